@@ -1,0 +1,232 @@
+"""Collection: many episodes of one split, in parallel workers, resumable.
+
+Layout of an output folder:
+  roulette:  OUT/<task>/<task>_var<v>_run<r>.traj.json
+  baseline:  OUT/<model slug>/<task>/<task>_var<v>_run<r>.traj.json
+  OUT/summary.json   (score, success, cost, steps, exit statuses, model usage;
+                      overall, per task and per model)
+
+Each worker process owns one environment (one JVM for ScienceWorld) and reuses it
+across episodes. A finished episode is never rewritten: a rerun skips it. An
+environment crash loses only the current episode, which is retried on a fresh
+environment; a worker process that dies is replaced and its episode retried.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import importlib
+import json
+import multiprocessing as mp
+import os
+import re
+import sys
+import traceback
+from pathlib import Path
+from typing import Callable, Sequence
+
+from tqdm.auto import tqdm
+
+from mtr_jax.agents.simulated import stable_hash
+from mtr_jax.pool import Pool, load_pool
+from mtr_jax.rollout.episode import Limits, run_episode
+from mtr_jax.rollout.summary import summarize, write_json_atomic
+from mtr_jax.routing.base import FixedRouter, RandomRouter, Router
+
+MODES = ("baseline", "roulette")
+MAX_ATTEMPTS = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+  task: str
+  variation: int
+  run: int
+  model: str | None  # baseline model; None for a routed episode
+  path: str
+  seed: int
+
+  @property
+  def task_id(self) -> str:
+    return f"{self.task}_var{self.variation}_run{self.run}"
+
+
+def model_slug(name: str) -> str:
+  return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+
+
+def episode_seed(env_name: str, task: str, variation: int, run: int) -> int:
+  """The same episode seed for every router, so runs are counterfactually paired."""
+  return stable_hash(f"{env_name}/{task}/{variation}/{run}")
+
+
+def plan_jobs(env_name: str, task_refs, *, mode: str, pool: Pool,
+              models: Sequence[str] | None, runs: int, out: Path) -> list[Job]:
+  if mode not in MODES:
+    raise ValueError(f"unknown mode {mode!r} (known: {list(MODES)})")
+  if runs < 1:
+    raise ValueError(f"--runs must be >= 1, got {runs}")
+  if mode == "baseline":
+    models = list(models or pool.names)
+    for m in models:
+      pool[m]  # raises a clear KeyError for an unknown model
+    folders = [(m, out / model_slug(m)) for m in models]
+  else:
+    if models:
+      raise ValueError("--model only applies to --mode baseline")
+    folders = [(None, out)]
+  jobs = []
+  for model, folder in folders:
+    for ref in task_refs:
+      for r in range(runs):
+        job_id = f"{ref.task}_var{ref.variation}_run{r}"
+        jobs.append(Job(ref.task, ref.variation, r, model,
+                        str(folder / ref.task / f"{job_id}.traj.json"),
+                        episode_seed(env_name, ref.task, ref.variation, r)))
+  return jobs
+
+
+# ---------------------------------------------------------------------------
+# Worker side: one environment per process, reused across episodes.
+
+_WORKER: dict = {}
+
+
+def resolve_env_factory(env_name: str) -> Callable:
+  """'scienceworld' | 'twx', or 'package.module:Factory' for your own environment."""
+  if ":" in env_name:
+    module, attr = env_name.split(":", 1)
+    return getattr(importlib.import_module(module), attr)
+  from mtr_jax.envs import make_env
+  return lambda: make_env(env_name)
+
+
+def _init_worker(env_name: str, pool_source: str, limits: Limits, router_seed: int):
+  from mtr_jax.agents import make_backends
+  _WORKER.update(env_name=env_name, factory=resolve_env_factory(env_name),
+                 pool=load_pool(pool_source), limits=limits, env=None,
+                 backends=make_backends(), router_seed=router_seed)
+
+
+def _close_env():
+  env = _WORKER.get("env")
+  _WORKER["env"] = None
+  if env is not None:
+    try:
+      env.close()
+    except Exception:  # a crashed environment may not close cleanly
+      pass
+
+
+def _router(job: Job) -> Router:
+  if job.model is not None:
+    return FixedRouter(job.model)
+  return RandomRouter(_WORKER["router_seed"])
+
+
+def run_job(job: Job, env_retries: int = 1) -> dict:
+  """Runs one episode and writes it. Returns {'path'} or {'path', 'error'}."""
+  from mtr_jax.trajectories import write_trajectory
+  last = None
+  for _ in range(env_retries + 1):
+    try:
+      if _WORKER["env"] is None:
+        _WORKER["env"] = _WORKER["factory"]()
+      traj = run_episode(
+          _WORKER["env"], job.task, job.variation, pool=_WORKER["pool"],
+          router=_router(job), backends=_WORKER["backends"], seed=job.seed,
+          limits=_WORKER["limits"], task_id=job.task_id,
+          extra_info={"run": job.run, "policy": "fixed" if job.model else "roulette",
+                      "testbed": "simulated agents" })
+      write_trajectory(job.path, traj)
+      return {"path": job.path}
+    except Exception:  # an environment crash: retry on a fresh environment
+      last = traceback.format_exc(limit=3)
+      _close_env()
+  return {"path": job.path, "error": last}
+
+
+# ---------------------------------------------------------------------------
+# Driver.
+
+def _run_serial(jobs, progress) -> dict[str, str]:
+  failures = {}
+  for job in jobs:
+    res = run_job(job)
+    if "error" in res:
+      failures[job.path] = res["error"]
+    progress.update(1)
+  return failures
+
+
+def _run_parallel(jobs, workers, initargs, progress) -> dict[str, str]:
+  """Runs jobs in a process pool; a dead worker's episode is retried elsewhere."""
+  attempts = {j.path: 0 for j in jobs}
+  pending = list(jobs)
+  failures: dict[str, str] = {}
+  ctx = mp.get_context("spawn")
+  while pending:
+    with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                initargs=initargs) as ex:
+      futures = {ex.submit(run_job, j): j for j in pending}
+      pending = []
+      for fut in cf.as_completed(futures):
+        job = futures[fut]
+        try:
+          res = fut.result()
+        except cf.process.BrokenProcessPool as e:
+          attempts[job.path] += 1
+          if attempts[job.path] < MAX_ATTEMPTS:
+            pending.append(job)
+          else:
+            failures[job.path] = f"worker died {MAX_ATTEMPTS} times: {e}"
+            progress.update(1)
+          continue
+        if "error" in res:
+          failures[job.path] = res["error"]
+        progress.update(1)
+    # A broken pool fails every queued future; only those not written are retried.
+    pending = [j for j in pending if not Path(j.path).exists()]
+  return failures
+
+
+def collect(env_name: str, task_refs, *, mode: str, pool: str | Path = "paper6",
+            models: Sequence[str] | None = None, runs: int = 1, workers: int = 1,
+            out: str | Path, limits: Limits = Limits(), router_seed: int = 0,
+            split: str | None = None, progress: bool = True) -> dict:
+  """Collects the episodes of `task_refs` that are not on disk yet; returns and
+  writes the summary of every planned episode found on disk."""
+  out = Path(out)
+  pool_obj = load_pool(pool)
+  jobs = plan_jobs(env_name, task_refs, mode=mode, pool=pool_obj, models=models,
+                   runs=runs, out=out)
+  todo = [j for j in jobs if not Path(j.path).exists()]
+  bar = tqdm(total=len(todo), desc=f"collect {env_name}/{split or 'tasks'} ({mode})",
+             unit="ep", disable=not progress, file=sys.stderr)
+  initargs = (env_name, pool_obj.source, limits, router_seed)
+  if workers <= 1:
+    _init_worker(*initargs)
+    try:
+      failures = _run_serial(todo, bar)
+    finally:
+      _close_env()
+  else:
+    failures = _run_parallel(todo, workers, initargs, bar)
+  bar.close()
+  summary = summarize([j.path for j in jobs if Path(j.path).exists()], pool=pool_obj)
+  summary.update(
+      env=env_name, split=split, mode=mode, pool=pool_obj.name, runs=runs,
+      planned=len(jobs), collected_now=len(todo) - len(failures),
+      skipped_existing=len(jobs) - len(todo), failed=len(failures),
+      failures={os.path.relpath(p, out): e for p, e in failures.items()},
+      limits=dataclasses.asdict(limits),
+      note=("simulated-agent testbed results (no LLM was called)"
+            if all(m.backend == "simulated" for m in pool_obj) else
+            "includes real-LLM calls"))
+  write_json_atomic(out / "summary.json", summary)
+  return summary
+
+
+def load_summary(out: str | Path) -> dict:
+  return json.loads((Path(out) / "summary.json").read_text())
