@@ -56,9 +56,31 @@ def model_slug(name: str) -> str:
   return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
 
-def episode_seed(env_name: str, task: str, variation: int, run: int) -> int:
-  """The same episode seed for every router, so runs are counterfactually paired."""
-  return stable_hash(f"{env_name}/{task}/{variation}/{run}")
+def episode_seed(task: str, variation: int, run: int) -> int:
+  """The same episode seed for every router (and every way of building the same
+  environment), so runs of different routers are counterfactually paired."""
+  return stable_hash(f"{task}/{variation}/{run}")
+
+
+def select_refs(refs, *, tasks: Sequence[str] | None = None,
+                max_variations: int | None = None) -> list:
+  """A subset of a split: only `tasks`, and at most `max_variations` per task."""
+  refs = list(refs)
+  if tasks:
+    unknown = set(tasks) - {r.task for r in refs}
+    if unknown:
+      raise ValueError(f"tasks {sorted(unknown)} are not in this split "
+                       f"(it has {sorted({r.task for r in refs})})")
+    refs = [r for r in refs if r.task in set(tasks)]
+  if max_variations:
+    seen: dict[str, int] = {}
+    kept = []
+    for r in refs:
+      seen[r.task] = seen.get(r.task, 0) + 1
+      if seen[r.task] <= max_variations:
+        kept.append(r)
+    refs = kept
+  return refs
 
 
 def plan_jobs(env_name: str, task_refs, *, mode: str, pool: Pool,
@@ -83,7 +105,7 @@ def plan_jobs(env_name: str, task_refs, *, mode: str, pool: Pool,
         job_id = f"{ref.task}_var{ref.variation}_run{r}"
         jobs.append(Job(ref.task, ref.variation, r, model,
                         str(folder / ref.task / f"{job_id}.traj.json"),
-                        episode_seed(env_name, ref.task, ref.variation, r)))
+                        episode_seed(ref.task, ref.variation, r)))
   return jobs
 
 
