@@ -1,0 +1,545 @@
+"""Training the outcome estimator (SPEC section 3): MSE on the chosen models' scores.
+
+  result = train(default_train_config(), data, workdir)
+
+Recipe: 10% of the EPISODES held out for validation; AdamW (lr 1e-3, weight decay
+0.01) after global-norm clipping at 1.0, the learning rate cosine-decayed to 1e-5
+over the planned steps (epochs x batches per epoch); batch 64, dropout 0.1, up to
+100 epochs, early stopping after 3 epochs without a lower validation MSE; residual
+L2 1e-4. The best checkpoint (lowest validation MSE) and the latest are kept.
+
+One jitted call per epoch: the epoch's permutation is drawn inside and
+`jax.lax.scan` runs every minibatch (the last one padded and masked); the train
+state is donated. Randomness: one key per run (`config.seed`), split into init,
+permutation (fold_in epoch) and dropout (fold_in step) streams, so a run is a pure
+function of (config, data). Every epoch ends with a checkpoint holding the train
+state and the progress (epoch, step, patience, best, history), so a killed run
+restarted on the same workdir ends with exactly the parameters of an
+uninterrupted one.
+
+Validation MSE is deterministic (no dropout), has no L2 term, and uses the same
+sample weights as training (1/propensity with `loss.ipw`, else 1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from flax import nnx
+from ml_collections import config_dict
+from tqdm.auto import tqdm
+
+from mtr_jax.estimator.features import (FeatureStats, NUM_FEATURES, ModelLike,
+                                        model_features, model_ids)
+from mtr_jax.estimator.model import Estimator, EstimatorConfig
+from mtr_jax.estimator.scoring import chosen_scores, mse_loss
+from mtr_jax.pool.pool import ModelSpec
+from mtr_jax.training import checkpoint
+from mtr_jax.training.metrics import MetricWriter
+
+FORMAT = "mtr-jax-estimator-1"
+CHECKPOINT_DIR = "checkpoints"
+
+
+def default_train_config() -> ml_collections.ConfigDict:
+  """The reference recipe. model.hist_dim / num_known_models: None = from the data."""
+  model = EstimatorConfig().to_dict()
+  model["hist_dim"] = config_dict.placeholder(int)
+  model["num_known_models"] = config_dict.placeholder(int)
+  return ml_collections.ConfigDict({
+      "seed": 0,
+      "val_fraction": 0.1,
+      "eval_batch_size": 1024,
+      "wandb_group": config_dict.placeholder(str),
+      "model": model,
+      "optim": {"lr": 1e-3, "weight_decay": 0.01, "clip": 1.0, "end_lr": 1e-5,
+                "batch_size": 64, "epochs": 100, "patience": 3},
+      "loss": {"residual_l2": 1e-4, "ipw": False},
+  })
+
+
+# ---------------------------------------------------------------------------
+# Data.
+
+
+def split_by_episode(episode_N: np.ndarray, val_fraction: float,
+                     seed: int) -> tuple[np.ndarray, np.ndarray]:
+  """(train_idx, val_idx), sorted int64; no episode on both sides.
+
+  Same rule as `mtr_jax.training.samples.split_by_episode` on integer episode
+  ids: the sorted ids are shuffled with `seed`; round(val_fraction * episodes)
+  go to validation (at least one, at most all but one, when val_fraction > 0).
+  """
+  if not 0.0 <= float(val_fraction) < 1.0:
+    raise ValueError(f"val_fraction: expected a number in [0, 1), got {val_fraction!r}")
+  n = episode_N.shape[0]
+  if val_fraction == 0 or n == 0:
+    return np.arange(n, dtype=np.int64), np.zeros(0, np.int64)
+  groups = np.unique(episode_N)
+  if len(groups) < 2:
+    raise ValueError("split_by_episode: a validation split needs at least 2 episodes, "
+                     f"the samples come from {len(groups)}")
+  n_val = min(max(int(round(val_fraction * len(groups))), 1), len(groups) - 1)
+  order = np.random.default_rng(seed).permutation(len(groups))
+  is_val_N = np.isin(episode_N, groups[order[:n_val]])
+  return (np.flatnonzero(~is_val_N).astype(np.int64),
+          np.flatnonzero(is_val_N).astype(np.int64))
+
+
+def _as_json(value):
+  return json.loads(json.dumps(value))
+
+
+def _model_meta(model: ModelLike) -> dict[str, Any]:
+  return model.metadata() if isinstance(model, ModelSpec) else dict(model)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainData:
+  """N training samples over a pool of K candidates, and what the checkpoint records.
+
+  z_hist_NxD: history embeddings; action_N: index into the K candidates; target_N:
+  y_t; weight_N: 1/propensity (used with loss.ipw); episode_N: episode ids (the
+  validation split groups by them). feats_Kx8 / model_ids_K: the candidates'
+  encoder inputs (`TrainData.build` computes them). pool: the candidates'
+  ModelSpec.metadata() dicts (with prices); known_model_names: rows of the
+  residual table. val_mask_N: an explicit validation split (True = validation),
+  e.g. from samples.split_by_episode; None splits by episode with config.seed.
+  extra_metadata: more JSON saved at the top level of the checkpoint metadata
+  (e.g. typical_completion_tokens, cost_scale); it may not replace trainer keys.
+  """
+
+  z_hist_NxD: np.ndarray
+  action_N: np.ndarray
+  target_N: np.ndarray
+  weight_N: np.ndarray
+  episode_N: np.ndarray
+  feats_Kx8: np.ndarray
+  model_ids_K: np.ndarray
+  pool: Sequence[Mapping[str, Any]]
+  feature_stats: FeatureStats
+  encoder_fingerprint: Mapping[str, Any]
+  lam: float
+  known_model_names: Sequence[str]
+  val_mask_N: np.ndarray | None = None
+  extra_metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+  def __post_init__(self):
+    setf = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+    z = np.asarray(self.z_hist_NxD, np.float32)
+    if z.ndim != 2:
+      raise ValueError(f"TrainData.z_hist_NxD: expected [N, D], got shape {z.shape}")
+    setf("z_hist_NxD", z)
+    n = z.shape[0]
+    for name, dtype in (("action_N", np.int32), ("target_N", np.float32),
+                        ("weight_N", np.float32), ("episode_N", np.int32)):
+      arr = np.asarray(getattr(self, name), dtype)
+      if arr.shape != (n,):
+        raise ValueError(f"TrainData.{name}: expected shape ({n},), got {arr.shape}")
+      setf(name, arr)
+    pool = tuple(_model_meta(m) for m in self.pool)
+    setf("pool", pool)
+    k = len(pool)
+    feats = np.asarray(self.feats_Kx8, np.float32)
+    ids = np.asarray(self.model_ids_K, np.int32)
+    if feats.shape != (k, NUM_FEATURES) or ids.shape != (k,):
+      raise ValueError(f"TrainData: {k} pool models but feats_Kx8 {feats.shape} and "
+                       f"model_ids_K {ids.shape}")
+    setf("feats_Kx8", feats)
+    setf("model_ids_K", ids)
+    setf("known_model_names", tuple(self.known_model_names))
+    setf("encoder_fingerprint", dict(self.encoder_fingerprint))
+    setf("lam", float(self.lam))
+    setf("extra_metadata", _as_json(dict(self.extra_metadata)))
+    if n and (self.action_N.min() < 0 or self.action_N.max() >= k):
+      raise ValueError(f"TrainData.action_N: index outside the {k} pool models")
+    if not np.all(np.isfinite(self.target_N)):
+      raise ValueError("TrainData.target_N: non-finite targets")
+    if not np.all(np.isfinite(self.weight_N) & (self.weight_N > 0)):
+      raise ValueError("TrainData.weight_N: weights must be finite and > 0")
+    if self.val_mask_N is not None:
+      mask = np.asarray(self.val_mask_N, bool)
+      if mask.shape != (n,):
+        raise ValueError(f"TrainData.val_mask_N: expected shape ({n},), "
+                         f"got {mask.shape}")
+      setf("val_mask_N", mask)
+
+  @classmethod
+  def build(cls, z_hist_NxD, action_N, target_N, episode_N, *,
+            pool: Sequence[ModelLike], encoder_fingerprint: Mapping[str, Any],
+            lam: float, weight_N=None,
+            known_model_names: Sequence[str] | None = None,
+            feature_stats: FeatureStats | None = None, val_mask_N=None,
+            extra_metadata: Mapping[str, Any] | None = None) -> "TrainData":
+    """Fills in weights (1), known names (the pool's), feature statistics (fitted on
+    the pool), feats_Kx8 and model_ids_K."""
+    pool = [_model_meta(m) for m in pool]
+    names = [m["name"] for m in pool]
+    known = tuple(names if known_model_names is None else known_model_names)
+    stats = feature_stats or FeatureStats.fit(pool)
+    n = np.shape(action_N)[0]
+    return cls(z_hist_NxD=z_hist_NxD, action_N=action_N, target_N=target_N,
+               weight_N=np.ones(n, np.float32) if weight_N is None else weight_N,
+               episode_N=episode_N, feats_Kx8=model_features(pool, stats),
+               model_ids_K=model_ids(names, known), pool=pool, feature_stats=stats,
+               encoder_fingerprint=encoder_fingerprint, lam=lam,
+               known_model_names=known, val_mask_N=val_mask_N,
+               extra_metadata=extra_metadata or {})
+
+  def split(self, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    if self.val_mask_N is not None:
+      return (np.flatnonzero(~self.val_mask_N).astype(np.int64),
+              np.flatnonzero(self.val_mask_N).astype(np.int64))
+    return split_by_episode(self.episode_N, val_fraction, seed)
+
+  def digest(self) -> str:
+    """sha256 of every array: a resumed run must see the same data."""
+    h = hashlib.sha256()
+    for arr in (self.z_hist_NxD, self.action_N, self.target_N, self.weight_N,
+                self.episode_N, self.feats_Kx8, self.model_ids_K,
+                np.zeros(0, bool) if self.val_mask_N is None else self.val_mask_N):
+      h.update(str((arr.dtype.str, arr.shape)).encode())
+      h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# Pure train / eval functions.
+
+
+class TrainState(NamedTuple):
+  params: nnx.State
+  opt_state: optax.OptState
+  step: jax.Array  # int32 scalar: optimiser steps taken
+
+
+def make_optimizer(optim: ml_collections.ConfigDict, total_steps: int):
+  """(tx, schedule): clip -> AdamW with the lr cosine-decayed to end_lr."""
+  schedule = optax.cosine_decay_schedule(init_value=optim.lr,
+                                         decay_steps=max(int(total_steps), 1),
+                                         alpha=optim.end_lr / optim.lr)
+  tx = optax.chain(optax.clip_by_global_norm(optim.clip),
+                   optax.adamw(schedule, weight_decay=optim.weight_decay))
+  return tx, schedule
+
+
+@functools.lru_cache(maxsize=8)
+def _programs(graphdef: nnx.GraphDef, optim_items: tuple, total_steps: int,
+              residual_l2_coef: float):
+  """(tx, schedule, train_epoch, eval_mse), shared by runs of the same shapes and
+  hyperparameters in one process (their compiled code is reused)."""
+  optim = ml_collections.ConfigDict(dict(optim_items))
+  tx, schedule = make_optimizer(optim, total_steps)
+  train_epoch = make_train_epoch(graphdef, tx, batch_size=optim.batch_size,
+                                 residual_l2_coef=residual_l2_coef)
+  return tx, schedule, train_epoch, make_eval(graphdef)
+
+
+def _rows(arrays: Mapping[str, jax.Array], rows_B: jax.Array) -> dict[str, jax.Array]:
+  return {"z_hist_BxD": arrays["z_hist_NxD"][rows_B],
+          "action_B": arrays["action_N"][rows_B],
+          "target_B": arrays["target_N"][rows_B],
+          "weight_B": arrays["weight_N"][rows_B]}
+
+
+def init_estimator(config: EstimatorConfig, key: jax.Array):
+  """(graphdef, params) of a freshly initialised estimator; one compiled program
+  instead of an eager dispatch per initialiser."""
+  graphdef, _ = nnx.split(nnx.eval_shape(lambda: Estimator(config, rngs=nnx.Rngs(0))))
+  return graphdef, _init_params(config, key)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _init_params(config: EstimatorConfig, key: jax.Array) -> nnx.State:
+  return nnx.split(Estimator(config, rngs=nnx.Rngs(key)))[1]
+
+
+def make_train_epoch(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, *,
+                     batch_size: int, residual_l2_coef: float):
+  """jit(train_epoch)(state, epoch, arrays, train_idx_T, feats_Kx8, model_ids_K,
+  perm_key, dropout_key) -> (state, metrics): one epoch, one dispatch; donates state."""
+
+  def train_epoch(state: TrainState, epoch, arrays, train_idx_T, feats_Kx8,
+                  model_ids_K, perm_key, dropout_key):
+    n = train_idx_T.shape[0]
+    n_batches = -(-n // batch_size)
+    pad = n_batches * batch_size - n
+    perm_T = jax.random.permutation(jax.random.fold_in(perm_key, epoch), n)
+    rows_CxB = jnp.concatenate([train_idx_T[perm_T], jnp.zeros((pad,), jnp.int32)])
+    rows_CxB = rows_CxB.reshape(n_batches, batch_size)
+    mask_CxB = (jnp.arange(n_batches * batch_size) < n).reshape(n_batches, batch_size)
+    loss_and_grad = jax.value_and_grad(mse_loss, has_aux=True)
+
+    def one_step(state: TrainState, xs):
+      rows_B, mask_B = xs
+      batch = {**_rows(arrays, rows_B), "mask_B": mask_B}
+      key = jax.random.fold_in(dropout_key, state.step)
+      (_, aux), grads = loss_and_grad(state.params, graphdef, batch, feats_Kx8,
+                                      model_ids_K, residual_l2_coef=residual_l2_coef,
+                                      key=key, deterministic=False)
+      updates, opt_state = tx.update(grads, state.opt_state, state.params)
+      params = optax.apply_updates(state.params, updates)
+      weight = jnp.sum(jnp.where(mask_B, batch["weight_B"], 0.0))
+      out = (aux["loss"], aux["mse"], optax.tree.norm(grads), weight)
+      return TrainState(params, opt_state, state.step + 1), out
+
+    state, (loss_C, mse_C, gnorm_C, weight_C) = jax.lax.scan(
+        one_step, state, (rows_CxB, mask_CxB))
+    total = jnp.sum(weight_C)
+    metrics = {"train_loss": jnp.sum(loss_C * weight_C) / total,
+               "train_mse": jnp.sum(mse_C * weight_C) / total,
+               "grad_norm": jnp.mean(gnorm_C)}
+    return state, metrics
+
+  return jax.jit(train_epoch, donate_argnums=0)
+
+
+def make_eval(graphdef: nnx.GraphDef):
+  """jit(eval_mse)(params, arrays, rows_CxE, mask_CxE, feats_Kx8, model_ids_K):
+  weighted MSE over the masked rows, deterministic, scanned over chunks."""
+
+  def eval_mse(params, arrays, rows_CxE, mask_CxE, feats_Kx8, model_ids_K):
+    def chunk(acc, xs):
+      rows_E, mask_E = xs
+      batch = _rows(arrays, rows_E)
+      pred_E = chosen_scores(graphdef, params, batch["z_hist_BxD"], feats_Kx8,
+                             model_ids_K, batch["action_B"])
+      w_E = jnp.where(mask_E, batch["weight_B"], 0.0)
+      err_E = jnp.where(mask_E, pred_E - batch["target_B"], 0.0)
+      return (acc[0] + jnp.sum(w_E * jnp.square(err_E)), acc[1] + jnp.sum(w_E)), None
+
+    zero = jnp.zeros((), jnp.float32)
+    (sq, w), _ = jax.lax.scan(chunk, (zero, zero), (rows_CxE, mask_CxE))
+    return sq / jnp.maximum(w, 1e-12)
+
+  return jax.jit(eval_mse)
+
+
+def _chunks(idx: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+  """idx padded to [C, E] rows (E = min(size, len)) and its validity mask."""
+  e = max(min(size, len(idx)), 1)
+  c = -(-len(idx) // e)
+  rows = np.zeros(c * e, np.int32)
+  rows[:len(idx)] = idx
+  mask = np.arange(c * e) < len(idx)
+  return rows.reshape(c, e), mask.reshape(c, e)
+
+
+# ---------------------------------------------------------------------------
+# The loop.
+
+
+@dataclasses.dataclass
+class TrainResult:
+  graphdef: nnx.GraphDef
+  params: nnx.State  # the best checkpoint's (lowest validation MSE)
+  final_params: nnx.State  # after the last epoch
+  metadata: dict[str, Any]  # the best checkpoint's
+  history: list[dict[str, Any]]  # one record per epoch
+  best_val_loss: float | None
+  best_epoch: int
+  best_step: int
+  initial_val_loss: float | None  # before the first update
+  epochs_run: int
+  stop_reason: str  # "patience" | "epochs"
+  resumed_from_step: int | None
+  checkpoint_dir: Path
+
+
+def resolve_config(config: ml_collections.ConfigDict,
+                   data: TrainData) -> ml_collections.ConfigDict:
+  """A copy with model.hist_dim / num_known_models filled in from the data (a value
+  set in the config must agree with it)."""
+  config = config.copy_and_resolve_references()
+  for field, value in (("hist_dim", data.z_hist_NxD.shape[1]),
+                       ("num_known_models", len(data.known_model_names))):
+    if config.model[field] is None:
+      config.model[field] = value
+    elif config.model[field] != value:
+      raise ValueError(f"config.model.{field} is {config.model[field]} but the data "
+                       f"has {value}")
+  o = config.optim
+  if o.batch_size < 1 or o.epochs < 1 or o.patience < 1 or o.lr <= 0:
+    raise ValueError(f"config.optim: batch_size, epochs, patience >= 1 and lr > 0 "
+                     f"required, got {o}")
+  return config
+
+
+def _check_resume(meta: Mapping[str, Any], config_json, digest: str, where: Path):
+  if meta.get("format") != FORMAT:
+    raise checkpoint.CheckpointError(f"{where}: not a training checkpoint of this "
+                                     f"trainer (format {meta.get('format')!r})")
+  if meta.get("config") != config_json:
+    old, new = meta.get("config") or {}, config_json
+    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    raise checkpoint.CheckpointError(
+        f"{where} holds a run with another config (differs in {diff}); resume with "
+        f"the same config or use a new workdir")
+  if meta.get("data", {}).get("sha256") != digest:
+    raise checkpoint.CheckpointError(f"{where} holds a run on other training data; "
+                                     f"use a new workdir")
+
+
+def advance(prog: dict[str, Any], val: float | None, step: int, *, patience: int,
+            epochs: int) -> dict[str, Any]:
+  """Progress after one more epoch that ended at `step` with validation MSE `val`
+  (None without a validation set: every epoch is then the best one)."""
+  prog = {**prog, "epoch": prog["epoch"] + 1, "step": step}
+  if val is None or prog["best_val_loss"] is None or val < prog["best_val_loss"]:
+    prog.update(best_val_loss=val, best_epoch=prog["epoch"], best_step=step,
+                patience_count=0)
+  else:
+    prog["patience_count"] += 1
+  if prog["patience_count"] >= patience:
+    prog.update(finished=True, stop_reason="patience")
+  elif prog["epoch"] >= epochs:
+    prog.update(finished=True, stop_reason="epochs")
+  return prog
+
+
+def train(config: ml_collections.ConfigDict, data: TrainData, workdir: str | Path, *,
+          progress: bool = True,
+          on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None
+          ) -> TrainResult:
+  """Trains (or resumes training) in `workdir`; see the module docstring.
+
+  workdir/checkpoints: the Orbax checkpoints (latest and best); workdir/metrics.jsonl
+  and workdir/wandb: the metrics. on_epoch_end(epoch, record) is called after each
+  epoch's checkpoint is written (a test hook: raising there simulates a kill).
+  """
+  workdir = Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  ckpt_dir = workdir / CHECKPOINT_DIR
+  config = resolve_config(config, data)
+  config_json = _as_json(config.to_dict())
+  o = config.optim
+  train_idx, val_idx = data.split(config.val_fraction, config.seed)
+  if not len(train_idx):
+    raise ValueError("train: no training samples")
+  steps_per_epoch = -(-len(train_idx) // o.batch_size)
+  digest = data.digest()
+
+  # Everything lives committed on one device: restored checkpoints are committed,
+  # and mixing committed and uncommitted inputs would compile the epoch twice.
+  device = jax.devices()[0]
+  put = lambda tree: jax.device_put(tree, device)  # noqa: E731
+  key = jax.random.key(config.seed)
+  init_key, perm_key, dropout_key = put(tuple(jax.random.split(key, 3)))
+  model_cfg = EstimatorConfig.from_dict(config.model.to_dict())
+  graphdef, params = init_estimator(model_cfg, init_key)
+  tx, schedule, train_epoch, eval_mse = _programs(
+      graphdef, tuple(sorted(o.to_dict().items())), o.epochs * steps_per_epoch,
+      float(config.loss.residual_l2))
+  state = put(TrainState(params, tx.init(params), jnp.zeros((), jnp.int32)))
+  arrays = put({"z_hist_NxD": data.z_hist_NxD, "action_N": data.action_N,
+                "target_N": data.target_N,
+                "weight_N": (data.weight_N if config.loss.ipw
+                             else np.ones_like(data.weight_N))})
+  train_idx_T = put(train_idx.astype(np.int32))
+  val_rows_CxE, val_mask_CxE = put(_chunks(val_idx, config.eval_batch_size))
+  feats_Kx8, model_ids_K = put((data.feats_Kx8, data.model_ids_K))
+
+  def validate(params) -> float | None:
+    if not len(val_idx):
+      return None
+    return float(eval_mse(params, arrays, val_rows_CxE, val_mask_CxE, feats_Kx8,
+                          model_ids_K))
+
+  prog = {"epoch": 0, "step": 0, "patience_count": 0, "best_val_loss": None,
+          "best_epoch": 0, "best_step": 0, "finished": False, "stop_reason": None,
+          "rng_key_data": jax.random.key_data(key).tolist(), "history": [],
+          "initial_val_loss": None}
+  resumed_from = checkpoint.latest_step(ckpt_dir)
+  if resumed_from is not None:
+    params, opt_state, meta = checkpoint.restore_for_training(
+        ckpt_dir, state.params, state.opt_state,
+        expected_fingerprint=data.encoder_fingerprint)
+    _check_resume(meta, config_json, digest, ckpt_dir)
+    prog = dict(meta["progress"])
+    key = jax.random.wrap_key_data(jnp.asarray(prog["rng_key_data"], jnp.uint32))
+    _, perm_key, dropout_key = put(tuple(jax.random.split(key, 3)))
+    state = put(TrainState(params, opt_state, jnp.asarray(prog["step"], jnp.int32)))
+  else:
+    prog["initial_val_loss"] = validate(state.params)
+
+  def metadata(val_loss, extra=data.extra_metadata):
+    return {**extra,
+            "format": FORMAT, "config": config_json, "pool": list(data.pool),
+            "estimator_config": _as_json(model_cfg.to_dict()),
+            "known_models": list(data.known_model_names),
+            "feature_stats": data.feature_stats.to_dict(),
+            "encoder_fingerprint": data.encoder_fingerprint, "lambda": data.lam,
+            "data": {"sha256": digest, "num_samples": int(data.target_N.shape[0]),
+                     "num_train": len(train_idx), "num_val": len(val_idx)},
+            "val_loss": val_loss, "best_val_loss": prog["best_val_loss"],
+            "progress": prog}
+
+  clash = sorted(set(data.extra_metadata) & {*metadata(None, {}), "step",
+                                              "package_version"})
+  if clash:
+    raise ValueError(f"TrainData.extra_metadata may not set trainer keys {clash}")
+
+  if not prog["finished"]:
+    writer = MetricWriter(workdir, config=config_json, group=config.wandb_group,
+                          keep_until=prog["step"])
+    bar = tqdm(total=o.epochs, initial=prog["epoch"], disable=not progress,
+               desc="train", unit="epoch")
+    try:
+      while not prog["finished"]:
+        t0 = time.perf_counter()
+        state, m = train_epoch(state, put(np.int32(prog["epoch"])), arrays,
+                               train_idx_T, feats_Kx8, model_ids_K, perm_key,
+                               dropout_key)
+        m = {k: float(v) for k, v in m.items()}
+        t1 = time.perf_counter()
+        val = validate(state.params)
+        t2 = time.perf_counter()
+        if not all(math.isfinite(v) for v in m.values()) or (
+            val is not None and not math.isfinite(val)):
+          raise FloatingPointError(f"train: non-finite loss in epoch "
+                                   f"{prog['epoch'] + 1} ({m}, val_mse {val})")
+        prog = advance(prog, val, int(state.step), patience=o.patience, epochs=o.epochs)
+        record = {"epoch": prog["epoch"], **m, "val_mse": val,
+                  "best_val_mse": prog["best_val_loss"],
+                  "lr": float(schedule(prog["step"]))}
+        prog["history"] = [*prog["history"], record]
+        checkpoint.save(ckpt_dir, prog["step"], state.params, state.opt_state,
+                        metadata(val), val_loss=val)
+        t3 = time.perf_counter()
+        writer.write(prog["step"], {
+            **record, "epoch_s": t1 - t0, "eval_s": t2 - t1, "checkpoint_s": t3 - t2,
+            "train_samples_per_s": len(train_idx) / (t1 - t0)})
+        bar.update(1)
+        bar.set_postfix(train=f"{m['train_mse']:.4f}",
+                        val="-" if val is None else f"{val:.4f}",
+                        best="-" if val is None else f"{prog['best_val_loss']:.4f}")
+        if on_epoch_end is not None:
+          on_epoch_end(prog["epoch"], record)
+      writer.summary({"best_val_mse": prog["best_val_loss"],
+                      "best_epoch": prog["best_epoch"], "epochs_run": prog["epoch"],
+                      "stop_reason": prog["stop_reason"]})
+    finally:
+      bar.close()
+      writer.close()
+
+  best_params, best_meta = checkpoint.restore_for_inference(
+      ckpt_dir, which="best", expected_fingerprint=data.encoder_fingerprint)
+  return TrainResult(
+      graphdef=graphdef, params=put(best_params), final_params=state.params,
+      metadata=best_meta, history=list(prog["history"]),
+      best_val_loss=prog["best_val_loss"], best_epoch=prog["best_epoch"],
+      best_step=prog["best_step"], initial_val_loss=prog["initial_val_loss"],
+      epochs_run=prog["epoch"], stop_reason=prog["stop_reason"],
+      resumed_from_step=resumed_from, checkpoint_dir=ckpt_dir)
