@@ -241,28 +241,34 @@ def build_samples(trajectories: Iterable, pool, *, lam: float = 1.0,
                  skipped_failed=skipped_failed, **arrays)
 
 
-def split_by_episode(samples: Samples, val_fraction: float = 0.1,
-                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-  """(train_idx, val_idx), sorted int64 sample indices; no episode on both sides.
+def split_by_group(group_N: np.ndarray, val_fraction: float = 0.1,
+                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+  """(train_idx, val_idx), sorted int64 indices; no group on both sides.
 
-  Episodes are grouped by `episode_ids` (so two entries with the same id stay
-  together), ordered by id and shuffled with `seed`: the split depends only on
-  the set of episodes and the seed, not on the order they were loaded in.
-  round(val_fraction * episodes) episodes go to validation, at least one and at
-  most all but one when val_fraction > 0.
+  The distinct group ids are sorted and shuffled with `seed`, so the split depends
+  only on the set of groups and the seed, not on the order the samples came in.
+  round(val_fraction * groups) groups go to validation, at least one and at most
+  all but one when val_fraction > 0.
   """
   if not 0.0 <= float(val_fraction) < 1.0:
     raise ValueError(f"val_fraction: expected a number in [0, 1), got {val_fraction!r}")
-  n = len(samples)
+  group_N = np.asarray(group_N)
+  n = group_N.shape[0]
   if val_fraction == 0 or n == 0:
     return np.arange(n, dtype=np.int64), np.zeros(0, dtype=np.int64)
-  ids = np.asarray(samples.episode_ids, dtype=object)[samples.episode]
-  groups = sorted(set(ids.tolist()))
+  groups = np.unique(group_N)
   if len(groups) < 2:
     raise ValueError(f"split_by_episode: need at least 2 episodes for a validation "
                      f"split, the samples come from {len(groups)}")
   n_val = min(max(int(round(val_fraction * len(groups))), 1), len(groups) - 1)
   order = np.random.default_rng(seed).permutation(len(groups))
-  val_groups = {groups[i] for i in order[:n_val]}
-  is_val = np.fromiter((g in val_groups for g in ids), dtype=bool, count=n)
+  is_val = np.isin(group_N, groups[order[:n_val]])
   return np.flatnonzero(~is_val).astype(np.int64), np.flatnonzero(is_val).astype(np.int64)
+
+
+def split_by_episode(samples: Samples, val_fraction: float = 0.1,
+                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+  """`split_by_group` over the samples' episode ids (file path, else task_id), so
+  two entries with the same id stay together."""
+  ids = np.asarray(samples.episode_ids, dtype=str)[samples.episode]
+  return split_by_group(ids, val_fraction, seed)

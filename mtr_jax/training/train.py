@@ -48,6 +48,7 @@ from mtr_jax.estimator.scoring import chosen_scores, mse_loss
 from mtr_jax.pool.pool import ModelSpec
 from mtr_jax.training import checkpoint
 from mtr_jax.training.metrics import MetricWriter
+from mtr_jax.training.samples import split_by_group
 
 FORMAT = "mtr-jax-estimator-1"
 CHECKPOINT_DIR = "checkpoints"
@@ -76,26 +77,8 @@ def default_train_config() -> ml_collections.ConfigDict:
 
 def split_by_episode(episode_N: np.ndarray, val_fraction: float,
                      seed: int) -> tuple[np.ndarray, np.ndarray]:
-  """(train_idx, val_idx), sorted int64; no episode on both sides.
-
-  Same rule as `mtr_jax.training.samples.split_by_episode` on integer episode
-  ids: the sorted ids are shuffled with `seed`; round(val_fraction * episodes)
-  go to validation (at least one, at most all but one, when val_fraction > 0).
-  """
-  if not 0.0 <= float(val_fraction) < 1.0:
-    raise ValueError(f"val_fraction: expected a number in [0, 1), got {val_fraction!r}")
-  n = episode_N.shape[0]
-  if val_fraction == 0 or n == 0:
-    return np.arange(n, dtype=np.int64), np.zeros(0, np.int64)
-  groups = np.unique(episode_N)
-  if len(groups) < 2:
-    raise ValueError("split_by_episode: a validation split needs at least 2 episodes, "
-                     f"the samples come from {len(groups)}")
-  n_val = min(max(int(round(val_fraction * len(groups))), 1), len(groups) - 1)
-  order = np.random.default_rng(seed).permutation(len(groups))
-  is_val_N = np.isin(episode_N, groups[order[:n_val]])
-  return (np.flatnonzero(~is_val_N).astype(np.int64),
-          np.flatnonzero(is_val_N).astype(np.int64))
+  """(train_idx, val_idx) grouped by integer episode id (`samples.split_by_group`)."""
+  return split_by_group(episode_N, val_fraction, seed)
 
 
 def _as_json(value):
