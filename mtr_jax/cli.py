@@ -9,7 +9,7 @@ import sys
 
 def _collect(args) -> int:
   from mtr_jax.envs.splits import split_tasks
-  from mtr_jax.rollout.collect import collect, select_refs
+  from mtr_jax.rollout.collect import RouterSpec, collect, select_refs
   from mtr_jax.rollout.episode import Limits
   from mtr_jax.rollout.summary import format_summary
 
@@ -20,13 +20,33 @@ def _collect(args) -> int:
                      tasks=args.tasks.split(",") if args.tasks else None,
                      max_variations=args.max_variations)
   models = [args.model] if args.model else None
+  router = RouterSpec(mode="roulette" if args.mode == "baseline" else args.mode,
+                      seed=args.seed, checkpoint=args.checkpoint, policy=args.policy,
+                      epsilon=args.epsilon, temperature=args.temperature, beta=args.beta)
   summary = collect(args.env, refs, mode=args.mode, pool=args.pool, models=models,
                     runs=args.runs, workers=args.workers, out=args.out, limits=limits,
-                    router_seed=args.seed, split=args.split,
-                    progress=not args.no_progress)
+                    router=router, split=args.split, progress=not args.no_progress)
   print(format_summary(summary))
   print(f"summary: {os.path.join(args.out, 'summary.json')}")
   return 1 if summary["failed"] else 0
+
+
+def _train(args) -> int:
+  from mtr_jax.configs import load_config
+  from mtr_jax.training.dataset import train_from_config
+  config = load_config(args.config, args.overrides)
+  result = train_from_config(config, args.workdir, progress=not args.no_progress)
+  print(f"best validation MSE {result.best_val_loss:.5f} at epoch {result.best_epoch} "
+        f"(initial {result.initial_val_loss:.5f}); stopped: {result.stop_reason}; "
+        f"checkpoints: {result.checkpoint_dir}")
+  return 0
+
+
+def _route(args) -> int:
+  from mtr_jax.routing.inspect import route_report
+  print(route_report(args.checkpoint, args.traj, step=args.step, pool=args.pool,
+                     budget=args.budget))
+  return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
   c.add_argument("--env", required=True,
                  help="scienceworld | twx | package.module:EnvFactory")
   c.add_argument("--split", required=True, choices=["train", "val", "test_id", "ood"])
-  c.add_argument("--mode", required=True, choices=["baseline", "roulette"])
+  c.add_argument("--mode", required=True, choices=["baseline", "roulette", "learned", "mixed"],
+                 help="baseline: one model; roulette: uniform each turn; learned: a "
+                      "trained estimator (--checkpoint, --policy); mixed: the paper's "
+                      "Stage B beta-mixed policy (--checkpoint, --beta)")
+  c.add_argument("--checkpoint", help="estimator checkpoint (a train workdir) for learned/mixed")
+  c.add_argument("--policy", default="greedy", choices=["greedy", "epsilon", "softmax"])
+  c.add_argument("--epsilon", type=float, default=0.1)
+  c.add_argument("--temperature", type=float, default=1.0)
+  c.add_argument("--beta", type=float, default=0.5, help="mixed: probability of the greedy choice")
   c.add_argument("--model", help="baseline model (default: every model of the pool)")
   c.add_argument("--pool", default="paper6", help="pool name or YAML path")
   c.add_argument("--runs", type=int, default=1, help="runs per variation")
@@ -53,11 +81,33 @@ def build_parser() -> argparse.ArgumentParser:
   c.add_argument("--seed", type=int, default=0, help="router seed")
   c.add_argument("--no-progress", action="store_true")
   c.set_defaults(fn=_collect)
+
+  t = sub.add_parser("train", help="train an estimator on collected trajectories",
+                     description="Overrides: --config.a.b=value (YAML values), e.g. "
+                                 "--config.train.optim.lr=3e-4")
+  t.add_argument("--config", default="experiments/configs/train.py",
+                 help="config file, optionally with :arg (e.g. train.py:quick)")
+  t.add_argument("--workdir", required=True, help="checkpoints, metrics.jsonl, wandb/")
+  t.add_argument("--no-progress", action="store_true")
+  t.set_defaults(fn=_train, allow_overrides=True)
+
+  r = sub.add_parser("route", help="print each model's score for one step of a trajectory")
+  r.add_argument("--checkpoint", required=True)
+  r.add_argument("--traj", required=True, help="a *.traj.json file")
+  r.add_argument("--step", type=int, default=-1,
+                 help="the step (0-based; -1: after the last step)")
+  r.add_argument("--pool", default=None, help="default: the checkpoint's pool")
+  r.add_argument("--budget", type=float, default=None, help="episode budget (USD)")
+  r.set_defaults(fn=_route)
   return p
 
 
 def main(argv=None) -> int:
-  args = build_parser().parse_args(argv)
+  args, rest = build_parser().parse_known_args(argv)
+  args.overrides = [a for a in rest if a.startswith("--config.")]
+  unknown = [a for a in rest if not a.startswith("--config.")]
+  if unknown or (args.overrides and not getattr(args, "allow_overrides", False)):
+    build_parser().error(f"unrecognized arguments: {' '.join(unknown or args.overrides)}")
   try:
     return args.fn(args)
   except (ValueError, KeyError, FileNotFoundError) as e:

@@ -131,7 +131,9 @@ class SimulatedBackend:
     gold = ctx.gold_actions
     p, own_last_erred, n_errors = replay(messages, gold, model.name, ctx.error_text)
     if p >= len(gold):  # gold path exhausted without the episode ending
-      return str(rng.choice(ctx.wasted_actions)), "navigation", "wasted"
+      if ctx.wasted_actions:
+        return str(rng.choice(ctx.wasted_actions)), "navigation", "wasted"
+      return _garble(gold[-1] if gold else "look around", rng), "navigation", "invalid"
     target = gold[p]
     kind = ctx.step_kind(target)
     u = rng.random()

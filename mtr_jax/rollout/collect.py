@@ -1,7 +1,7 @@
 """Collection: many episodes of one split, in parallel workers, resumable.
 
 Layout of an output folder:
-  roulette:  OUT/<task>/<task>_var<v>_run<r>.traj.json
+  roulette, learned, mixed:  OUT/<task>/<task>_var<v>_run<r>.traj.json
   baseline:  OUT/<model slug>/<task>/<task>_var<v>_run<r>.traj.json
   OUT/summary.json   (score, success, cost, steps, exit statuses, model usage;
                       overall, per task and per model)
@@ -34,7 +34,7 @@ from mtr_jax.rollout.episode import Limits, run_episode
 from mtr_jax.rollout.summary import summarize, write_json_atomic
 from mtr_jax.routing.base import FixedRouter, RandomRouter, Router
 
-MODES = ("baseline", "roulette")
+MODES = ("baseline", "roulette", "learned", "mixed")
 MAX_ATTEMPTS = 3
 
 
@@ -124,11 +124,35 @@ def resolve_env_factory(env_name: str) -> Callable:
   return lambda: make_env(env_name)
 
 
-def _init_worker(env_name: str, pool_source: str, limits: Limits, router_seed: int):
+@dataclasses.dataclass(frozen=True)
+class RouterSpec:
+  """How each worker builds the router of routed (non-baseline) episodes."""
+
+  mode: str = "roulette"
+  seed: int = 0
+  checkpoint: str | None = None   # learned / mixed
+  policy: str = "greedy"          # learned: greedy | epsilon | softmax
+  epsilon: float = 0.1
+  temperature: float = 1.0
+  beta: float = 0.5               # mixed
+
+  def build(self) -> Router:
+    if self.mode == "roulette":
+      return RandomRouter(self.seed)
+    from mtr_jax.routing.learned import LearnedRouter
+    from mtr_jax.routing.policies import Policy
+    if self.checkpoint is None:
+      raise ValueError(f"--mode {self.mode} needs --checkpoint")
+    policy = (Policy("mixed", beta=self.beta) if self.mode == "mixed" else
+              Policy(self.policy, epsilon=self.epsilon, temperature=self.temperature))
+    return LearnedRouter.from_checkpoint(self.checkpoint, policy=policy, seed=self.seed)
+
+
+def _init_worker(env_name: str, pool_source: str, limits: Limits, spec: RouterSpec):
   from mtr_jax.agents import make_backends
   _WORKER.update(env_name=env_name, factory=resolve_env_factory(env_name),
                  pool=load_pool(pool_source), limits=limits, env=None,
-                 backends=make_backends(), router_seed=router_seed)
+                 backends=make_backends(), spec=spec, router=None)
 
 
 def _close_env():
@@ -144,7 +168,9 @@ def _close_env():
 def _router(job: Job) -> Router:
   if job.model is not None:
     return FixedRouter(job.model)
-  return RandomRouter(_WORKER["router_seed"])
+  if _WORKER["router"] is None:  # built once per worker (a learned one loads weights)
+    _WORKER["router"] = _WORKER["spec"].build()
+  return _WORKER["router"]
 
 
 def run_job(job: Job, env_retries: int = 1) -> dict:
@@ -159,8 +185,9 @@ def run_job(job: Job, env_retries: int = 1) -> dict:
           _WORKER["env"], job.task, job.variation, pool=_WORKER["pool"],
           router=_router(job), backends=_WORKER["backends"], seed=job.seed,
           limits=_WORKER["limits"], task_id=job.task_id,
-          extra_info={"run": job.run, "policy": "fixed" if job.model else "roulette",
-                      "testbed": "simulated agents" })
+          extra_info={"run": job.run,
+                      "policy": "fixed" if job.model else _WORKER["spec"].mode,
+                      "testbed": "simulated agents"})
       write_trajectory(job.path, traj)
       return {"path": job.path}
     except Exception:  # an environment crash: retry on a fresh environment
@@ -215,8 +242,9 @@ def _run_parallel(jobs, workers, initargs, progress) -> dict[str, str]:
 
 def collect(env_name: str, task_refs, *, mode: str, pool: str | Path = "paper6",
             models: Sequence[str] | None = None, runs: int = 1, workers: int = 1,
-            out: str | Path, limits: Limits = Limits(), router_seed: int = 0,
-            split: str | None = None, progress: bool = True) -> dict:
+            out: str | Path, limits: Limits = Limits(),
+            router: RouterSpec | None = None, split: str | None = None,
+            progress: bool = True) -> dict:
   """Collects the episodes of `task_refs` that are not on disk yet; returns and
   writes the summary of every planned episode found on disk."""
   out = Path(out)
@@ -226,7 +254,12 @@ def collect(env_name: str, task_refs, *, mode: str, pool: str | Path = "paper6",
   todo = [j for j in jobs if not Path(j.path).exists()]
   bar = tqdm(total=len(todo), desc=f"collect {env_name}/{split or 'tasks'} ({mode})",
              unit="ep", disable=not progress, file=sys.stderr)
-  initargs = (env_name, pool_obj.source, limits, router_seed)
+  router = router or RouterSpec(mode="roulette" if mode == "baseline" else mode)
+  if mode != "baseline" and router.mode != mode:
+    raise ValueError(f"mode {mode!r} does not match the router spec's {router.mode!r}")
+  if mode in ("learned", "mixed") and not router.checkpoint:
+    raise ValueError(f"--mode {mode} needs a checkpoint (--checkpoint)")
+  initargs = (env_name, pool_obj.source, limits, router)
   if workers <= 1:
     _init_worker(*initargs)
     try:
@@ -243,6 +276,7 @@ def collect(env_name: str, task_refs, *, mode: str, pool: str | Path = "paper6",
       skipped_existing=len(jobs) - len(todo), failed=len(failures),
       failures={os.path.relpath(p, out): e for p, e in failures.items()},
       limits=dataclasses.asdict(limits),
+      router=dataclasses.asdict(router) if mode != "baseline" else None,
       note=("simulated-agent testbed results (no LLM was called)"
             if all(m.backend == "simulated" for m in pool_obj) else
             "includes real-LLM calls"))

@@ -107,10 +107,15 @@ class ErrorRule:
     return self.pattern in observation
 
 
-ENVIRONMENT_ERROR_RULES = (ErrorRule("No known action matches that input.", "high"),)
+# The agent loop's answer to a reply without an action (mtr_jax.rollout.episode).
+FORMAT_ERROR_RULE = ErrorRule("Your reply had no action.", "medium")
+ENVIRONMENT_ERROR_RULES = (ErrorRule("No known action matches that input.", "high"),
+                           FORMAT_ERROR_RULE)
+TWX_ERROR_RULES = (ErrorRule("Unknown action: I'm not sure what you mean.", "high"),
+                   FORMAT_ERROR_RULE)
 DEFAULT_ERROR_RULES: dict[str, tuple[ErrorRule, ...]] = {
     "scienceworld": ENVIRONMENT_ERROR_RULES,
-    "twx": ENVIRONMENT_ERROR_RULES,
+    "twx": TWX_ERROR_RULES,
     "toy": ENVIRONMENT_ERROR_RULES,
     "qa": (),
     "hle": (),
@@ -118,8 +123,9 @@ DEFAULT_ERROR_RULES: dict[str, tuple[ErrorRule, ...]] = {
 
 
 def default_error_rules(benchmark: str) -> tuple[ErrorRule, ...]:
-  """The rules for a benchmark: ScienceWorld's parser error for scienceworld,
-  twx, toy and any other environment benchmark; none for judged QA."""
+  """The rules for a benchmark: the environment's parser error (ScienceWorld's
+  text for scienceworld, toy and unknown environments; TextWorld-Express's for
+  twx) and the loop's missing-action reply; none for judged QA."""
   if benchmark in DEFAULT_ERROR_RULES:
     return DEFAULT_ERROR_RULES[benchmark]
   return () if benchmark in QA_BENCHMARKS else ENVIRONMENT_ERROR_RULES

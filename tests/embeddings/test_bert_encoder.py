@@ -74,15 +74,17 @@ def test_batch_size_and_buckets_do_not_change_vectors(folder, encoder, batch_siz
 
 
 def test_one_trace_per_bucket(folder):
-  enc = BertEncoder(folder, batch_size=4)
-  enc.encode(["the door is open", "boil water"])
+  enc = BertEncoder(folder, batch_size=4)   # row buckets (1, 4)
+  enc.encode(["the door is open", "boil water"])                       # (4, 32)
   assert enc.num_traces == 1
-  enc.encode(["look around", "open " * 20, "x", "the", "door", "is"])   # new lengths, same bucket
+  enc.encode(["look around", "open " * 20, "x", "the", "door", "is"])   # (4, 32) twice
   assert enc.num_traces == 1
-  enc.encode(["open " * 40])                                           # bucket 64
+  enc.encode(["open " * 40])                                           # (1, 64)
   assert enc.num_traces == 2
-  enc.encode(["open " * 50, "the door is open"])
+  enc.encode(["open " * 41])                                           # (1, 64) again
   assert enc.num_traces == 2
+  enc.encode(["open " * 50, "the door is open"])                       # (4, 64)
+  assert enc.num_traces == 3
 
 
 def test_fingerprint(folder, encoder):

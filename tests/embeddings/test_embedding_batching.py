@@ -25,7 +25,8 @@ def test_padded_batches_cover_every_nonempty_row_once():
   batches = list(padded_batches(ids, batch_size=4, buckets=(8, 32, 64), pad_id=0))
   seen = []
   for b in batches:
-    assert b.ids_BxL.shape == b.mask_BxL.shape == (4, b.ids_BxL.shape[1])
+    real = int((b.rows >= 0).sum())
+    assert b.ids_BxL.shape == b.mask_BxL.shape == (1 if real == 1 else 4, b.ids_BxL.shape[1])
     assert b.ids_BxL.shape[1] in (8, 32, 64)
     for r, i in enumerate(b.rows):
       if i < 0:

@@ -54,10 +54,13 @@ def test_batch_sizes_and_buckets_agree(fixture, encoder):
 def test_second_call_does_not_recompile(fixture, encoder):
   texts = fixture["texts"].tolist()
   encoder.encode(texts)
-  traces = encoder.num_traces
-  assert traces <= len(encoder.buckets)
-  encoder.encode([t + " more words" for t in texts[::-1]])
   encoder.encode(texts[:3])
+  encoder.encode(texts[:1])
+  traces = encoder.num_traces
+  assert traces <= 3 * len(encoder.buckets)   # row buckets (1, 8, 32) x length buckets
+  encoder.encode([t + " more words" for t in texts[::-1]])
+  encoder.encode([t + " more" for t in texts[:3]])
+  encoder.encode([texts[1]])
   assert encoder.num_traces == traces
 
 

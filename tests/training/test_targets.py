@@ -90,8 +90,14 @@ def test_normalised_score_out_of_range(score, bench):
 
 def test_error_rules():
   assert default_error_rules("scienceworld") == default_error_rules("toy") \
-      == default_error_rules("twx") == default_error_rules("other_env")
+      == default_error_rules("other_env")
   assert default_error_rules("scienceworld")[0].severity == "high"
+  twx = default_error_rules("twx")
+  assert error_severities(["Unknown action: I'm not sure what you mean.", ERR,
+                           "Your reply had no action. Reply with one action."],
+                          twx).tolist() == [1.0, 0.0, 0.8]
+  assert error_severities(["Your reply had no action."],
+                          default_error_rules("scienceworld")).tolist() == [0.8]
   assert default_error_rules("qa") == () and default_error_rules("hle") == ()
   rules = [ErrorRule("No known action matches that input.", "high"),
            ErrorRule("nothing happens", "low", ignore_case=True),
