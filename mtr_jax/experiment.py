@@ -1,41 +1,105 @@
-"""The main job, stage by stage: collect -> (train -> route -> evaluate)."""
+"""The main job, stage by stage: collect -> train -> route held-out -> report."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import ml_collections
 
 from mtr_jax.envs.splits import split_tasks
-from mtr_jax.rollout.collect import collect, select_refs
+from mtr_jax.rollout.collect import RouterSpec, collect, select_refs
 from mtr_jax.rollout.episode import Limits
-from mtr_jax.rollout.summary import format_summary
+from mtr_jax.rollout.summary import format_summary, write_json_atomic
 
 BANNER = ("NOTE: these are results on the offline testbed: real text environments "
           "driven by SIMULATED LLM agents. No LLM was called.")
 
 
-def collect_stage(config: ml_collections.ConfigDict, workdir: Path) -> dict:
-  """Roulette episodes of the train split and single-model baselines held out."""
-  cc = config.collect
-  limits = Limits(step_limit=cc.step_limit, cost_limit=cc.cost_limit)
-  runs = {}
-  for name, split, mode, n in (("train_roulette", "train", "roulette", cc.train_runs),
-                               (f"{cc.eval_split}_baseline", cc.eval_split,
-                                "baseline", cc.eval_runs)):
-    refs = select_refs(split_tasks(config.env, split),
-                       max_variations=cc.max_variations or None)
-    runs[name] = collect(config.env, refs, mode=mode, pool=config.pool, runs=n,
-                         workers=cc.workers, out=workdir / "trajectories" / name,
-                         limits=limits, router_seed=config.seed, split=split)
-    print(format_summary(runs[name]), flush=True)
-  return runs
+class Experiment:
+  """Paths and shared settings of one run of the main job."""
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str | Path):
+    self.config = config
+    self.workdir = Path(workdir)
+    self.traj_dir = self.workdir / "trajectories"
+    cc = config.collect
+    self.limits = Limits(step_limit=cc.step_limit, cost_limit=cc.cost_limit)
+
+  def refs(self, split: str):
+    return select_refs(split_tasks(self.config.env, split),
+                       max_variations=self.config.collect.max_variations or None)
+
+  def collect(self, name: str, split: str, mode: str, runs: int,
+              router: RouterSpec | None = None) -> dict:
+    summary = collect(self.config.env, self.refs(split), mode=mode, pool=self.config.pool,
+                      runs=runs, workers=self.config.collect.workers,
+                      out=self.traj_dir / name, limits=self.limits, router=router,
+                      split=split)
+    print(format_summary(summary), flush=True)
+    return summary
+
+
+def train_stage(exp: Experiment, folders) -> Path:
+  from mtr_jax.training.dataset import train_from_config
+  c = exp.config
+  tc = ml_collections.ConfigDict({
+      "pool": c.pool, "encoder": c.encoder, "train": c.train,
+      "data": {"folders": [str(f) for f in folders],
+               "cache_dir": str(exp.workdir / "embeddings"), **c.data.to_dict()}})
+  result = train_from_config(tc, exp.workdir / "estimator")
+  print(f"estimator: best validation MSE {result.best_val_loss:.5f} at epoch "
+        f"{result.best_epoch} (initial {result.initial_val_loss:.5f}, "
+        f"{result.epochs_run} epochs, stopped: {result.stop_reason})", flush=True)
+  return exp.workdir / "estimator"
+
+
+def comparison_rows(baselines: dict, routed: dict[str, dict]) -> list[dict]:
+  rows = []
+  for name, agg in baselines.get("per_model", {}).items():
+    rows.append({"router": name, **_row(agg)})
+  for name, summary in routed.items():
+    rows.append({"router": name, **_row(summary["overall"])})
+  return rows
+
+
+def _row(agg: dict) -> dict:
+  return {k: agg[k] for k in ("episodes", "mean_score", "success_rate", "total_cost",
+                              "mean_cost", "mean_steps")}
+
+
+def format_rows(rows: list[dict], title: str) -> str:
+  lines = [title, f"{'router':34s} {'eps':>4s} {'score':>7s} {'succ':>5s} "
+                  f"{'$ total':>9s} {'$/ep':>8s} {'steps':>6s}"]
+  for r in rows:
+    lines.append(f"{r['router'][:34]:34s} {r['episodes']:4d} {r['mean_score']:7.1f} "
+                 f"{r['success_rate']:5.2f} {r['total_cost']:9.4f} {r['mean_cost']:8.5f} "
+                 f"{r['mean_steps']:6.1f}")
+  return "\n".join(lines)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
-  workdir = Path(workdir)
-  workdir.mkdir(parents=True, exist_ok=True)
+  exp = Experiment(config, workdir)
+  exp.workdir.mkdir(parents=True, exist_ok=True)
+  cc = config.collect
   print(BANNER, flush=True)
-  results = {"collect": collect_stage(config, workdir)}
-  print(BANNER, flush=True)
-  return results
+  exp.collect("train_roulette", "train", "roulette", cc.train_roulette_runs)
+  exp.collect("train_baseline", "train", "baseline", cc.train_baseline_runs)
+  checkpoint = train_stage(exp, [exp.traj_dir / "train_roulette",
+                                 exp.traj_dir / "train_baseline"])
+  split = cc.eval_split
+  baselines = exp.collect(f"{split}_baseline", split, "baseline", cc.eval_runs)
+  random = exp.collect(f"{split}_random", split, "roulette", cc.eval_runs)
+  learned = exp.collect(f"{split}_mtrouter", split, "learned", cc.eval_runs,
+                        RouterSpec(mode="learned", checkpoint=str(checkpoint),
+                                   seed=config.seed))
+  rows = comparison_rows(baselines, {"random router": random, "MTRouter (ours)": learned})
+  title = (f"{config.env} {split}: {len(exp.refs(split))} variations x {cc.eval_runs} runs "
+           f"[simulated-agent testbed]")
+  table = format_rows(rows, title)
+  print("\n" + table + "\n" + BANNER, flush=True)
+  report = {"env": config.env, "split": split, "note": BANNER, "rows": rows,
+            "checkpoint": str(checkpoint), "config": json.loads(config.to_json())}
+  write_json_atomic(exp.workdir / "report.json", report)
+  (exp.workdir / "report.txt").write_text(table + "\n" + BANNER + "\n")
+  return report
