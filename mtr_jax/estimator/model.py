@@ -98,12 +98,22 @@ class QNetwork(nnx.Module):
 
   def __call__(self, z_x_BxD: jax.Array, z_m_BxM: jax.Array, *,
                key: jax.Array | None = None, deterministic: bool = True) -> jax.Array:
-    """`key` is a dropout key, needed only when deterministic=False."""
+    """`key` is a dropout key, needed only when deterministic=False.
+
+    z_m_BxM may also be [1, M] (one candidate for every row). The first layer is
+    applied to concat(z_x, z_m) as z_x @ W[:D] + z_m @ W[D:] (the same function),
+    so under a vmap over candidates the history half is computed once, not K times.
+    """
     if not deterministic and key is None:
       raise ValueError("QNetwork: dropout (deterministic=False) needs a key")
-    h = jnp.concatenate([z_x_BxD, z_m_BxM], axis=-1)
+    first = self.hidden[0]
+    kernel = first.kernel[...]
+    d = z_x_BxD.shape[-1]
+    h = z_x_BxD @ kernel[:d] + z_m_BxM @ kernel[d:] + first.bias[...][None, :]
     for i, layer in enumerate(self.hidden):
-      h = jax.nn.relu(layer(h))
+      if i:
+        h = layer(h)
+      h = jax.nn.relu(h)
       if not deterministic:
         h = self.dropout(h, deterministic=False, rngs=jax.random.fold_in(key, i))
     return self.out(h)[..., 0]

@@ -56,8 +56,9 @@ def score(graphdef: nnx.GraphDef, params: nnx.State, z_hist_BxD: jax.Array,
     keys_K = jax.random.split(key, k)
 
   def one_model(z_m_M, key_m):
-    z_m_BxM = jnp.broadcast_to(z_m_M[None, :], (b, z_m_M.shape[0]))
-    return model.q_network(z_hist_BxD, z_m_BxM, key=key_m, deterministic=deterministic)
+    q_B = model.q_network(z_hist_BxD, z_m_M[None, :], key=key_m,
+                          deterministic=deterministic)
+    return jnp.broadcast_to(q_B, (b,))
 
   q_BxK = jax.vmap(one_model, in_axes=(0, 0), out_axes=1)(z_m_KxM, keys_K)
   return mask_scores(q_BxK, mask)
