@@ -54,27 +54,29 @@ def train_stage(exp: Experiment, folders) -> Path:
   return exp.workdir / "estimator"
 
 
-def comparison_rows(baselines: dict, routed: dict[str, dict]) -> list[dict]:
+def comparison_rows(baselines: dict, routed: dict[str, dict], *, lam: float,
+                    cost_scale: float) -> list[dict]:
+  """One row per router. `objective` is what the estimator is trained to maximise:
+  mean S_norm - lam * mean episode cost / cost_scale (the training episodes' mean
+  cost), with S_norm = (score + 100) / 200."""
+  aggs = dict(baselines.get("per_model", {}))
+  aggs.update({name: summary["overall"] for name, summary in routed.items()})
   rows = []
-  for name, agg in baselines.get("per_model", {}).items():
-    rows.append({"router": name, **_row(agg)})
-  for name, summary in routed.items():
-    rows.append({"router": name, **_row(summary["overall"])})
+  for name, agg in aggs.items():
+    row = {"router": name, **{k: agg[k] for k in (
+        "episodes", "mean_score", "success_rate", "total_cost", "mean_cost", "mean_steps")}}
+    row["objective"] = (agg["mean_score"] + 100) / 200 - lam * agg["mean_cost"] / cost_scale
+    rows.append(row)
   return rows
-
-
-def _row(agg: dict) -> dict:
-  return {k: agg[k] for k in ("episodes", "mean_score", "success_rate", "total_cost",
-                              "mean_cost", "mean_steps")}
 
 
 def format_rows(rows: list[dict], title: str) -> str:
   lines = [title, f"{'router':34s} {'eps':>4s} {'score':>7s} {'succ':>5s} "
-                  f"{'$ total':>9s} {'$/ep':>8s} {'steps':>6s}"]
+                  f"{'$ total':>9s} {'$/ep':>8s} {'steps':>6s} {'objective':>9s}"]
   for r in rows:
     lines.append(f"{r['router'][:34]:34s} {r['episodes']:4d} {r['mean_score']:7.1f} "
                  f"{r['success_rate']:5.2f} {r['total_cost']:9.4f} {r['mean_cost']:8.5f} "
-                 f"{r['mean_steps']:6.1f}")
+                 f"{r['mean_steps']:6.1f} {r['objective']:9.4f}")
   return "\n".join(lines)
 
 
@@ -93,12 +95,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   learned = exp.collect(f"{split}_mtrouter", split, "learned", cc.eval_runs,
                         RouterSpec(mode="learned", checkpoint=str(checkpoint),
                                    seed=config.seed))
-  rows = comparison_rows(baselines, {"random router": random, "MTRouter (ours)": learned})
+  from mtr_jax.training.checkpoint import read_metadata
+  cost_scale = read_metadata(checkpoint)["cost_scale"][config.env]
+  rows = comparison_rows(baselines, {"random router": random, "MTRouter (ours)": learned},
+                         lam=config.data.lam, cost_scale=cost_scale)
   title = (f"{config.env} {split}: {len(exp.refs(split))} variations x {cc.eval_runs} runs "
-           f"[simulated-agent testbed]")
+           f"[simulated-agent testbed]; objective = mean (score+100)/200 - "
+           f"{config.data.lam:g} x mean $/episode / ${cost_scale:.4f} (train mean)")
   table = format_rows(rows, title)
   print("\n" + table + "\n" + BANNER, flush=True)
   report = {"env": config.env, "split": split, "note": BANNER, "rows": rows,
+            "cost_scale": cost_scale,
             "checkpoint": str(checkpoint), "config": json.loads(config.to_json())}
   write_json_atomic(exp.workdir / "report.json", report)
   (exp.workdir / "report.txt").write_text(table + "\n" + BANNER + "\n")
