@@ -81,6 +81,35 @@ class JavaServer:
         proc.wait(timeout=5)
 
 
+class JvmEnvironment:
+  """What the JVM-backed environments share: the server's lifetime and the
+  action history since reset. Subclasses set `self._jvm` and `self._history`."""
+
+  _jvm: JavaServer
+  _history: list[str]
+
+  def close(self) -> None:
+    self._jvm.close()
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc) -> None:
+    self.close()
+
+  @property
+  def jvm_start_seconds(self) -> float:
+    return self._jvm.start_seconds
+
+  @property
+  def jvm_pid(self) -> int:
+    return self._jvm.pid
+
+  def history(self) -> list[str]:
+    """Actions sent to the simulator since reset."""
+    return list(self._history)
+
+
 def call(label: str, fn, *args):
   """Calls into the JVM, turning py4j failures into EnvironmentError_."""
   from py4j.protocol import Py4JError

@@ -59,7 +59,8 @@ from typing import Sequence
 
 import numpy as np
 
-from mtr_jax.envs._jvm import DETERMINISTIC_JVM_OPTIONS, JavaServer, UnknownTaskError, call
+from mtr_jax.envs._jvm import (DETERMINISTIC_JVM_OPTIONS, JavaServer, JvmEnvironment,
+                              UnknownTaskError, call)
 from mtr_jax.envs.base import EnvironmentError_, StepResult
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -182,7 +183,7 @@ def unsolved_gold() -> dict[tuple[str, int], float]:
   return dict(_unsolved)
 
 
-class ScienceWorldEnv:
+class ScienceWorldEnv(JvmEnvironment):
   """ScienceWorld through its fast path; see the module docstring."""
 
   name = "scienceworld"
@@ -304,28 +305,7 @@ class ScienceWorldEnv:
       self._replay(self._history)
     return found
 
-  def close(self) -> None:
-    self._jvm.close()
-
   # -- helpers ----------------------------------------------------------------
-
-  def __enter__(self) -> ScienceWorldEnv:
-    return self
-
-  def __exit__(self, *exc) -> None:
-    self.close()
-
-  @property
-  def jvm_start_seconds(self) -> float:
-    return self._jvm.start_seconds
-
-  @property
-  def jvm_pid(self) -> int:
-    return self._jvm.pid
-
-  def history(self) -> list[str]:
-    """Actions sent to the simulator since reset (starting with 'look around')."""
-    return list(self._history)
 
   def _require_loaded(self) -> None:
     if self._task is None:

@@ -64,7 +64,7 @@ from typing import Sequence
 
 import numpy as np
 
-from mtr_jax.envs._jvm import JavaServer, UnknownTaskError, call
+from mtr_jax.envs._jvm import JavaServer, JvmEnvironment, UnknownTaskError, call
 from mtr_jax.envs.base import EnvironmentError_, StepResult
 
 ERROR_TEXT = "Unknown action: I'm not sure what you mean."
@@ -162,7 +162,7 @@ def step_kind(action: str, game: str | None = None) -> str:
   return "manipulation"
 
 
-class TextWorldExpressEnv:
+class TextWorldExpressEnv(JvmEnvironment):
   """TextWorld-Express through its server's JSON calls; see the module docstring."""
 
   name = "twx"
@@ -276,28 +276,7 @@ class TextWorldExpressEnv:
       self._valid = list(self._replay(self._history)["validActions"])
     return found
 
-  def close(self) -> None:
-    self._jvm.close()
-
   # -- helpers ----------------------------------------------------------------
-
-  def __enter__(self) -> TextWorldExpressEnv:
-    return self
-
-  def __exit__(self, *exc) -> None:
-    self.close()
-
-  @property
-  def jvm_start_seconds(self) -> float:
-    return self._jvm.start_seconds
-
-  @property
-  def jvm_pid(self) -> int:
-    return self._jvm.pid
-
-  def history(self) -> list[str]:
-    """Actions sent to the game since reset."""
-    return list(self._history)
 
   def _require_loaded(self) -> None:
     if self._game is None:
