@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from tokenizers import Tokenizer
+from mtr_jax.embeddings.tokens import TextTokens
 
 # Chat formatting overhead per message (role markers), as OpenAI-style APIs bill.
 PER_MESSAGE_OVERHEAD = 4
@@ -28,21 +28,18 @@ def default_tokenizer_path() -> Path:
 
 
 class TokenCounter:
-  """Counts tokens of texts and message lists (no truncation, no special tokens)."""
+  """Counts tokens of texts and message lists: content tokens, as the history
+  encoder counts them (`TextTokens`), with no truncation."""
 
   def __init__(self, tokenizer_path: str | Path | None = None, cache_size: int = 65536):
     path = Path(tokenizer_path or default_tokenizer_path())
     if not path.exists():
       raise FileNotFoundError(f"tokenizer file not found: {path}")
-    self._tok = Tokenizer.from_file(str(path))
-    self._tok.no_truncation()
-    self._tok.no_padding()
+    self._tokens = TextTokens(path, max_seq_len=1 << 20)
     self.count = functools.lru_cache(maxsize=cache_size)(self._count)
 
   def _count(self, text: str) -> int:
-    if not text:
-      return 0
-    return len(self._tok.encode(text, add_special_tokens=False).ids)
+    return self._tokens.count_tokens(text) if text else 0
 
   def count_messages(self, messages) -> int:
     return PER_PROMPT_OVERHEAD + sum(
