@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
   r.add_argument("--pool", default=None, help="default: the checkpoint's pool")
   r.add_argument("--budget", type=float, default=None, help="episode budget (USD)")
   r.set_defaults(fn=_route)
+
+  from mtr_jax.evaluation.command import add_eval_parser
+  add_eval_parser(sub)
   return p
 
 
