@@ -12,7 +12,7 @@ from pathlib import Path
 os.environ.setdefault("WANDB_MODE", "offline")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from absl import app, flags  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from mtr_jax.experiment import train_and_evaluate  # noqa: E402
@@ -25,6 +25,7 @@ _WORKDIR = flags.DEFINE_string("workdir", "runs/main", "where outputs go")
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  logging.set_verbosity(logging.WARNING)  # Orbax logs every save/restore at INFO
   train_and_evaluate(_CONFIG.value, _WORKDIR.value)
 
 

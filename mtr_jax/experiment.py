@@ -40,18 +40,34 @@ class Experiment:
     return summary
 
 
-def train_stage(exp: Experiment, folders) -> Path:
+def train_stage(exp: Experiment, folders, name: str = "estimator",
+                init_from: Path | None = None) -> Path:
   from mtr_jax.training.dataset import train_from_config
   c = exp.config
   tc = ml_collections.ConfigDict({
       "pool": c.pool, "encoder": c.encoder, "train": c.train,
       "data": {"folders": [str(f) for f in folders],
                "cache_dir": str(exp.workdir / "embeddings"), **c.data.to_dict()}})
-  result = train_from_config(tc, exp.workdir / "estimator")
-  print(f"estimator: best validation MSE {result.best_val_loss:.5f} at epoch "
+  result = train_from_config(tc, exp.workdir / name, init_from=init_from)
+  print(f"{name}: best validation MSE {result.best_val_loss:.5f} at epoch "
         f"{result.best_epoch} (initial {result.initial_val_loss:.5f}, "
         f"{result.epochs_run} epochs, stopped: {result.stop_reason})", flush=True)
-  return exp.workdir / "estimator"
+  return exp.workdir / name
+
+
+def stage_b(exp: Experiment, folders: list[Path], checkpoint: Path) -> Path:
+  """The paper's Stage B, repeated `rounds` times: collect on the train split with
+  the beta-mixed policy of the current estimator, then retrain warm-started on the
+  union of everything collected so far."""
+  sb = exp.config.stage_b
+  for r in range(1, sb.rounds + 1):
+    name = f"train_stage_b{r}"
+    exp.collect(name, "train", "mixed", sb.runs,
+                RouterSpec(mode="mixed", checkpoint=str(checkpoint), beta=sb.beta,
+                           seed=exp.config.seed + r))
+    folders = [*folders, exp.traj_dir / name]
+    checkpoint = train_stage(exp, folders, f"estimator_b{r}", init_from=checkpoint)
+  return checkpoint
 
 
 def comparison_rows(baselines: dict, routed: dict[str, dict], *, lam: float,
@@ -87,12 +103,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   print(BANNER, flush=True)
   exp.collect("train_roulette", "train", "roulette", cc.train_roulette_runs)
   exp.collect("train_baseline", "train", "baseline", cc.train_baseline_runs)
-  checkpoint = train_stage(exp, [exp.traj_dir / "train_roulette",
-                                 exp.traj_dir / "train_baseline"])
+  folders = [exp.traj_dir / "train_roulette", exp.traj_dir / "train_baseline"]
+  checkpoint = stage_b(exp, folders, train_stage(exp, folders))
   split = cc.eval_split
   baselines = exp.collect(f"{split}_baseline", split, "baseline", cc.eval_runs)
   random = exp.collect(f"{split}_random", split, "roulette", cc.eval_runs)
-  learned = exp.collect(f"{split}_mtrouter", split, "learned", cc.eval_runs,
+  learned = exp.collect(f"{split}_mtrouter_{checkpoint.name}", split, "learned", cc.eval_runs,
                         RouterSpec(mode="learned", checkpoint=str(checkpoint),
                                    seed=config.seed))
   from mtr_jax.training.checkpoint import read_metadata

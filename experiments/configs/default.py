@@ -56,4 +56,8 @@ def get_config(arg=None):
   c.train.seed = 0
   if quick:
     c.train.optim.epochs = 30
+  # Stage B: collect with the beta-mixed policy of the estimator, retrain
+  # warm-started on the union; `rounds` times (0: off).
+  c.stage_b = ml_collections.ConfigDict({"rounds": 0 if quick else 1, "beta": 0.5,
+                                         "runs": 1})
   return c

@@ -251,14 +251,16 @@ def collect(env_name: str, task_refs, *, mode: str, pool: str | Path = "paper6",
   pool_obj = load_pool(pool)
   jobs = plan_jobs(env_name, task_refs, mode=mode, pool=pool_obj, models=models,
                    runs=runs, out=out)
-  todo = [j for j in jobs if not Path(j.path).exists()]
-  bar = tqdm(total=len(todo), desc=f"collect {env_name}/{split or 'tasks'} ({mode})",
-             unit="ep", disable=not progress, file=sys.stderr)
   router = router or RouterSpec(mode="roulette" if mode == "baseline" else mode)
   if mode != "baseline" and router.mode != mode:
     raise ValueError(f"mode {mode!r} does not match the router spec's {router.mode!r}")
   if mode in ("learned", "mixed") and not router.checkpoint:
     raise ValueError(f"--mode {mode} needs a checkpoint (--checkpoint)")
+  router_record = dataclasses.asdict(router) if mode != "baseline" else None
+  _check_same_router(out, mode, router_record)
+  todo = [j for j in jobs if not Path(j.path).exists()]
+  bar = tqdm(total=len(todo), desc=f"collect {env_name}/{split or 'tasks'} ({mode})",
+             unit="ep", disable=not progress, file=sys.stderr)
   initargs = (env_name, pool_obj.source, limits, router)
   if workers <= 1:
     _init_worker(*initargs)
@@ -276,12 +278,28 @@ def collect(env_name: str, task_refs, *, mode: str, pool: str | Path = "paper6",
       skipped_existing=len(jobs) - len(todo), failed=len(failures),
       failures={os.path.relpath(p, out): e for p, e in failures.items()},
       limits=dataclasses.asdict(limits),
-      router=dataclasses.asdict(router) if mode != "baseline" else None,
+      router=router_record,
       note=("simulated-agent testbed results (no LLM was called)"
             if all(m.backend == "simulated" for m in pool_obj) else
             "includes real-LLM calls"))
   write_json_atomic(out / "summary.json", summary)
   return summary
+
+
+def _check_same_router(out: Path, mode: str, router: dict | None) -> None:
+  """A folder holds one router's episodes: resuming with another router (another
+  checkpoint, policy or seed) would silently mix them, so it is an error."""
+  path = out / "summary.json"
+  if not path.exists():
+    return
+  try:
+    before = json.loads(path.read_text())
+  except (OSError, ValueError):
+    return  # an unreadable summary is rewritten at the end
+  if before.get("mode") != mode or before.get("router") != router:
+    raise ValueError(
+        f"{out} holds episodes of mode={before.get('mode')!r} router={before.get('router')} "
+        f"but this run is mode={mode!r} router={router}: use another --out")
 
 
 def load_summary(out: str | Path) -> dict:

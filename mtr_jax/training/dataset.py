@@ -74,9 +74,11 @@ def load_train_data(folders: Sequence[str | Path], pool: Pool, encoder, *,
   return data, samples
 
 
-def train_from_config(config, workdir: str | Path, *, progress: bool = True):
+def train_from_config(config, workdir: str | Path, *, progress: bool = True,
+                      init_from: str | Path | None = None):
   """Loads the trajectories named by config.data, embeds them, trains; returns the
-  TrainResult (best checkpoint under workdir/checkpoints)."""
+  TrainResult (best checkpoint under workdir/checkpoints). init_from: warm start
+  from that checkpoint's parameters (Stage B)."""
   from mtr_jax.embeddings import make_encoder
   from mtr_jax.pool import load_pool
   from mtr_jax.training.train import train
@@ -87,4 +89,4 @@ def train_from_config(config, workdir: str | Path, *, progress: bool = True):
       lam=config.data.lam, aec=config.data.aec, max_weight=config.data.max_weight,
       val_fraction=config.train.val_fraction, seed=config.train.seed, progress=progress)
   print(f"training data: {samples.report()}", flush=True)
-  return train(config.train, data, workdir, progress=progress)
+  return train(config.train, data, workdir, progress=progress, init_from=init_from)

@@ -392,11 +392,28 @@ def advance(prog: dict[str, Any], val: float | None, step: int, *, patience: int
   return prog
 
 
+def _warm_start_params(path, model_cfg: EstimatorConfig, data: TrainData) -> nnx.State:
+  params, meta = checkpoint.restore_for_inference(
+      path, expected_fingerprint=data.encoder_fingerprint)
+  if meta["estimator_config"] != _as_json(model_cfg.to_dict()):
+    raise ValueError(f"init_from {path}: estimator shapes differ "
+                     f"({meta['estimator_config']} vs {model_cfg.to_dict()})")
+  if list(meta["known_models"]) != list(data.known_model_names):
+    raise ValueError(f"init_from {path}: known models differ "
+                     f"({meta['known_models']} vs {list(data.known_model_names)})")
+  return params
+
+
 def train(config: ml_collections.ConfigDict, data: TrainData, workdir: str | Path, *,
           progress: bool = True,
-          on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None
-          ) -> TrainResult:
+          on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
+          init_from: str | Path | None = None) -> TrainResult:
   """Trains (or resumes training) in `workdir`; see the module docstring.
+
+  init_from: a checkpoint whose parameters start a fresh run (the paper's Stage
+  B warm start; the optimiser starts anew). It must have the same estimator
+  shapes, known models and encoder. Ignored when `workdir` has a checkpoint to
+  resume from.
 
   workdir/checkpoints: the Orbax checkpoints (latest and best); workdir/metrics.jsonl
   and workdir/wandb: the metrics. on_epoch_end(epoch, record) is called after each
@@ -455,6 +472,10 @@ def train(config: ml_collections.ConfigDict, data: TrainData, workdir: str | Pat
     _, perm_key, dropout_key = put(tuple(jax.random.split(key, 3)))
     state = put(TrainState(params, opt_state, jnp.asarray(prog["step"], jnp.int32)))
   else:
+    if init_from is not None:
+      params = _warm_start_params(init_from, model_cfg, data)
+      state = put(TrainState(params, tx.init(params), jnp.zeros((), jnp.int32)))
+      prog["warm_start_from"] = str(init_from)
     prog["initial_val_loss"] = validate(state.params)
 
   def metadata(val_loss, extra=data.extra_metadata):

@@ -81,3 +81,14 @@ def test_select_refs():
   assert {r.task for r in select_refs(REFS, tasks=["plant"])} == {"plant"}
   with pytest.raises(ValueError, match="not in this split"):
     select_refs(REFS, tasks=["boil"])
+
+
+def test_a_folder_refuses_another_router(tmp_path):
+  from mtr_jax.rollout.collect import RouterSpec
+  out = tmp_path / "r"
+  collect("mtr_jax.envs.toy:ToyEnv", REFS[:1], mode="roulette", out=out, progress=False)
+  with pytest.raises(ValueError, match="use another --out"):
+    collect("mtr_jax.envs.toy:ToyEnv", REFS[:1], mode="roulette", out=out, progress=False,
+            router=RouterSpec(mode="roulette", seed=1))
+  with pytest.raises(ValueError, match="use another --out"):
+    collect("mtr_jax.envs.toy:ToyEnv", REFS[:1], mode="baseline", out=out, progress=False)

@@ -303,3 +303,17 @@ def test_metric_writer_offline_wandb_and_other_processes(tmp_path, monkeypatch):
   with MetricWriter(tmp_path / "p1") as writer:
     writer.write(1, {"loss": 1.0})
   assert not (tmp_path / "p1").exists()
+
+
+def test_warm_start_begins_from_the_given_checkpoint(reference, data, tmp_path):
+  workdir, result = reference
+  warm = train(tiny_config(epochs=1), data, tmp_path / "warm", progress=False,
+               init_from=workdir)
+  # the warm run's initial validation loss is the reference's best, not a fresh init's
+  assert warm.initial_val_loss == pytest.approx(result.best_val_loss, rel=1e-6)
+  assert warm.metadata["progress"]["warm_start_from"] == str(workdir)
+  cold = train(tiny_config(epochs=1), data, tmp_path / "cold", progress=False)
+  assert cold.initial_val_loss == pytest.approx(result.initial_val_loss, rel=1e-6)
+  other = make_data(fingerprint={"name": "other", "dim": D})
+  with pytest.raises(ckpt.CheckpointError, match="fingerprint"):
+    train(tiny_config(epochs=1), other, tmp_path / "bad", progress=False, init_from=workdir)
