@@ -22,7 +22,8 @@ def _collect(args) -> int:
   models = [args.model] if args.model else None
   router = RouterSpec(mode="roulette" if args.mode == "baseline" else args.mode,
                       seed=args.seed, checkpoint=args.checkpoint, policy=args.policy,
-                      epsilon=args.epsilon, temperature=args.temperature, beta=args.beta)
+                      epsilon=args.epsilon, temperature=args.temperature, beta=args.beta,
+                      overrides=args.overrides)
   summary = collect(args.env, refs, mode=args.mode, pool=args.pool, models=models,
                     runs=args.runs, workers=args.workers, out=args.out, limits=limits,
                     router=router, split=args.split, progress=not args.no_progress)
@@ -49,6 +50,25 @@ def _route(args) -> int:
   return 0
 
 
+def _fit_baseline(args) -> int:
+  from mtr_jax.pool import load_pool
+  from mtr_jax.routing.baselines import PromptedLLMRouter, fit_baseline, parse_overrides
+  if args.kind == "llm_router":
+    import yaml
+    if not args.policy:
+      raise ValueError("llm_router needs --policy (a pool-style YAML entry of the policy LLM)")
+    with open(args.policy) as fh:
+      PromptedLLMRouter(yaml.safe_load(fh)).save(args.out)
+  else:
+    from mtr_jax.embeddings import make_encoder
+    if not args.data:
+      raise ValueError(f"{args.kind} needs --data (trajectory folders)")
+    fit_baseline(args.kind, args.data, load_pool(args.pool), make_encoder(args.encoder),
+                 out=args.out, cache_dir=args.cache_dir, **parse_overrides(args.set))
+  print(f"saved {args.kind} router to {args.out}")
+  return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
   p = argparse.ArgumentParser(
       prog="mtr-jax",
@@ -60,10 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
   c.add_argument("--env", required=True,
                  help="scienceworld | twx | package.module:EnvFactory")
   c.add_argument("--split", required=True, choices=["train", "val", "test_id", "ood"])
-  c.add_argument("--mode", required=True, choices=["baseline", "roulette", "learned", "mixed"],
+  c.add_argument("--mode", required=True,
+                 choices=["baseline", "roulette", "learned", "mixed", "router"],
                  help="baseline: one model; roulette: uniform each turn; learned: a "
                       "trained estimator (--checkpoint, --policy); mixed: the paper's "
-                      "Stage B beta-mixed policy (--checkpoint, --beta)")
+                      "Stage B beta-mixed policy (--checkpoint, --beta); router: a "
+                      "fitted baseline router (--checkpoint = its folder)")
+  c.add_argument("--overrides", default="",
+                 help="router mode: routing-time settings, e.g. 'lam=0.5;cost_weight=0.1'")
   c.add_argument("--checkpoint", help="estimator checkpoint (a train workdir) for learned/mixed")
   c.add_argument("--policy", default="greedy", choices=["greedy", "epsilon", "softmax"])
   c.add_argument("--epsilon", type=float, default=0.1)
@@ -102,6 +126,17 @@ def build_parser() -> argparse.ArgumentParser:
 
   from mtr_jax.evaluation.command import add_eval_parser
   add_eval_parser(sub)
+
+  f = sub.add_parser("fit-baseline", help="fit a baseline router on collected trajectories")
+  f.add_argument("kind", help="routerdc | embedllm | avengerspro | ridge | cluster_q | llm_router")
+  f.add_argument("--data", nargs="+", help="trajectory folders")
+  f.add_argument("--pool", default="paper6")
+  f.add_argument("--encoder", default="all-MiniLM-L6-v2")
+  f.add_argument("--cache-dir", help="embedding cache folder")
+  f.add_argument("--out", required=True, help="folder for the fitted router")
+  f.add_argument("--set", default="", help="hyperparameters, e.g. 'k=16;cost_weight=0.3'")
+  f.add_argument("--policy", help="llm_router: the policy LLM's pool-style YAML entry")
+  f.set_defaults(fn=_fit_baseline)
   return p
 
 

@@ -20,7 +20,8 @@ def add_eval_parser(sub) -> argparse.ArgumentParser:
                    "(score with a bootstrap CI, cost, switch rate, specialisation, "
                    "error behaviour)",
       description="Router specs: model:<name> (one model every turn), random, "
-                  "checkpoint:<path> (learned, greedy), learned:<path>, mixed:<path>; "
+                  "checkpoint:<path> (learned, greedy), learned:<path>, mixed:<path>, "
+                  "baseline:<path> (a router saved by fit-baseline); "
                   "options as ',key=value' (seed, policy, epsilon, temperature, beta), "
                   "e.g. 'checkpoint:runs/ck,policy=softmax,temperature=0.5'. "
                   "With --from-folder, only the trajectories already there are read.")

@@ -14,6 +14,8 @@ that set RouterSpec fields (seed, policy, epsilon, temperature, beta):
   checkpoint:<path>   the learned router, greedy (policy=... to change)
   learned:<path>      the same
   mixed:<path>        the Stage-B beta-mixed policy (beta=0.5 unless given)
+  baseline:<path>     a baseline router fitted by `mtr-jax fit-baseline`
+                      (overrides=k=v;k=v for routing-time settings)
 A `RouterSpec` instance is accepted as well.
 """
 
@@ -102,9 +104,14 @@ def parse_router(router, pool=None) -> RouterChoice:
       raise ValueError(f"router spec {router!r}: {kind}:<path> needs a checkpoint path")
     mode = "mixed" if kind == "mixed" else "learned"
     return RouterChoice(router, mode, RouterSpec(mode=mode, checkpoint=arg, **kwargs))
+  if kind == "baseline":
+    if not arg:
+      raise ValueError(f"router spec {router!r}: baseline:<path> needs a fitted router folder")
+    return RouterChoice(router, "router", RouterSpec(mode="router", checkpoint=arg, **kwargs))
   raise ValueError(f"unknown router spec {router!r}; expected model:<name>, random, "
-                   "checkpoint:<path>, learned:<path> or mixed:<path> (options: "
-                   ",seed=..,policy=..,epsilon=..,temperature=..,beta=..)")
+                   "checkpoint:<path>, learned:<path>, mixed:<path> or baseline:<path> "
+                   "(options: ,seed=..,policy=..,epsilon=..,temperature=..,beta=..,"
+                   "overrides=k=v;k=v)")
 
 
 def default_limits(env: str):

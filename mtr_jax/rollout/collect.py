@@ -34,7 +34,7 @@ from mtr_jax.rollout.episode import Limits, run_episode
 from mtr_jax.rollout.summary import summarize, write_json_atomic
 from mtr_jax.routing.base import FixedRouter, RandomRouter, Router
 
-MODES = ("baseline", "roulette", "learned", "mixed")
+MODES = ("baseline", "roulette", "learned", "mixed", "router")
 MAX_ATTEMPTS = 3
 
 
@@ -135,10 +135,17 @@ class RouterSpec:
   epsilon: float = 0.1
   temperature: float = 1.0
   beta: float = 0.5               # mixed
+  overrides: str = ""             # router: routing-time settings, "k=v;k=v"
 
   def build(self) -> Router:
     if self.mode == "roulette":
       return RandomRouter(self.seed)
+    if self.mode == "router":     # a fitted baseline saved by `mtr-jax fit-baseline`
+      from mtr_jax.routing.baselines import load_baseline, parse_overrides
+      if not self.checkpoint:
+        raise ValueError("--mode router needs --checkpoint (a saved baseline folder)")
+      return load_baseline(self.checkpoint, seed=self.seed,
+                           **parse_overrides(self.overrides))
     from mtr_jax.routing.learned import LearnedRouter
     from mtr_jax.routing.policies import Policy
     if self.checkpoint is None:
@@ -254,7 +261,7 @@ def collect(env_name: str, task_refs, *, mode: str, pool: str | Path = "paper6",
   router = router or RouterSpec(mode="roulette" if mode == "baseline" else mode)
   if mode != "baseline" and router.mode != mode:
     raise ValueError(f"mode {mode!r} does not match the router spec's {router.mode!r}")
-  if mode in ("learned", "mixed") and not router.checkpoint:
+  if mode in ("learned", "mixed", "router") and not router.checkpoint:
     raise ValueError(f"--mode {mode} needs a checkpoint (--checkpoint)")
   router_record = dataclasses.asdict(router) if mode != "baseline" else None
   _check_same_router(out, mode, router_record)
