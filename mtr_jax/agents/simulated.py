@@ -78,10 +78,13 @@ def replay(messages: Sequence[Message], gold: Sequence[str], model_name: str,
   for i, m in enumerate(messages):
     if m.get("role") != "assistant":
       continue
-    on_path = p < len(gold) and parse_action(m.get("content", "")) == gold[p]
-    p += on_path
     nxt = messages[i + 1].get("content", "") if i + 1 < len(messages) else ""
     errored = error_text in nxt
+    # A gold action the environment rejected (e.g. an answer to a question that an
+    # intervening action cancelled) did not happen: the agent will try it again.
+    on_path = (p < len(gold) and not errored
+               and parse_action(m.get("content", "")) == gold[p])
+    p += on_path
     n_errors += errored
     if m.get("model_name") == model_name:
       own_last_erred = errored or not on_path

@@ -47,6 +47,12 @@ def test_replay_counts_progress_and_errors():
   assert p == 2 and not own_erred
 
 
+def test_a_rejected_gold_action_does_not_count_as_progress():
+  msgs = [_a("go to kitchen"), _o("ok"), _a("open cupboard"), _o(ERR)]
+  p, own_erred, n_err = replay(msgs, GOLD, "m", ERR)
+  assert p == 1 and own_erred and n_err == 1
+
+
 def test_p_correct_falls_with_context_errors_and_family():
   pool = load_pool("paper6")
   backend = SimulatedBackend()
