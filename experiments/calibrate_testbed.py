@@ -51,15 +51,19 @@ from typing import Sequence
 
 import numpy as np
 
-from mtr_jax.agents.base import TurnContext
-from mtr_jax.agents.simulated import SimulatedBackend, replay
-from mtr_jax.envs.splits import split_tasks
-from mtr_jax.pool import Pool, load_pool
-from mtr_jax.rollout.collect import (collect, episode_seed, model_slug, plan_jobs,
+# This checkout's package, whatever another editable install points at.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mtr_jax.agents.base import TurnContext  # noqa: E402
+from mtr_jax.agents.simulated import SimulatedBackend, replay  # noqa: E402
+from mtr_jax.envs.splits import split_tasks  # noqa: E402
+from mtr_jax.pool import Pool, load_pool  # noqa: E402
+from mtr_jax.rollout.collect import (collect,  # noqa: E402
+                                     episode_seed, plan_jobs,
                                      resolve_env_factory, select_refs)
-from mtr_jax.rollout.episode import Limits, run_episode
-from mtr_jax.routing.base import RouteDecision
-from mtr_jax.rollout.summary import SUCCESS_SCORE
+from mtr_jax.rollout.episode import Limits, run_episode  # noqa: E402
+from mtr_jax.routing.base import RouteDecision  # noqa: E402
+from mtr_jax.rollout.summary import SUCCESS_SCORE  # noqa: E402
 
 LABEL = ("Simulated-agent testbed results (offline: simulated agents in real text "
          "environments; no LLM was called). Not real-LLM results.")
@@ -279,8 +283,6 @@ def observed_rates(by_model: dict[str, list[Episode]], key: str) -> dict:
         row = c.kind if key == "kind" else e.family
         counts[row][0] += c.outcome == "correct"
         counts[row][1] += 1
-      if key == "kind":  # how critical steps ended (wrong focus is a failed critical step)
-        pass
     for row, (k, n) in counts.items():
       out[row][m] = (k / n if n else float("nan"), n)
   return out
@@ -294,18 +296,34 @@ def _row_order(rows, key):
   return sorted(rows)
 
 
-def rate_table(rates: dict, models: Sequence[str], key: str, with_n: bool = True) -> str:
+def score_by_family(by_model: dict[str, list[Episode]]) -> dict:
+  """{family: {model: (mean episode score, episodes)}}."""
+  out: dict[str, dict[str, tuple[float, int]]] = collections.defaultdict(dict)
+  for m, eps in by_model.items():
+    groups: dict[str, list[float]] = collections.defaultdict(list)
+    for e in eps:
+      groups[e.family].append(e.score)
+    for fam, scores in groups.items():
+      out[fam][m] = (float(np.mean(scores)), len(scores))
+  return out
+
+
+def rate_table(rates: dict, models: Sequence[str], key: str, with_n: bool = True,
+               digits: int = 3) -> str:
   header = [{"kind": "step kind", "family": "task family",
              "context": "prompt tokens"}[key]] + [short(m) for m in models]
   header += ["best"]
   rows = []
   for row in _row_order(rates, key):
     vals = [rates[row].get(m, (float("nan"), 0))[0] for m in models]
-    cells = mark_best(vals)
+    cells = mark_best(vals, digits)
     if with_n:
       cells = [f"{c} ({rates[row].get(m, (0, 0))[1]})" for c, m in zip(cells, models)]
     finite = [(v, m) for v, m in zip(vals, models) if not math.isnan(v)]
-    best = short(max(finite)[1]) if finite else ""
+    top = max(v for v, _ in finite) if finite else None
+    tied = [short(m) for v, m in finite if abs(v - top) < 1e-12]
+    best = ("all tied" if len(tied) > 1 and len(tied) == len(finite)
+            else ", ".join(tied))
     rows.append([row] + cells + [best])
   return md_table(header, rows)
 
@@ -621,6 +639,10 @@ def main(argv=None) -> int:
       "### Correct-action rate by task family, on each model's own episodes",
       "",
       rate_table(rates_fam, models, "family"),
+      "",
+      "### Mean episode score by task family (episodes in brackets)",
+      "",
+      rate_table(score_by_family(by_model), models, "family", digits=1),
   ]
 
   sw = switch_in_accuracy(by_model, pool)
@@ -678,6 +700,7 @@ def main(argv=None) -> int:
             "fingerprint": pool_fingerprint(pool), "runs": args.runs, "refs": n_refs,
             "limits": dataclasses.asdict(limits), "baselines": stats,
             "observed_by_kind": rates_kind, "observed_by_family": rates_fam,
+            "score_by_family": score_by_family(by_model),
             "switch_in_by_kind": acc_kind, "switch_in_by_family": acc_fam,
             "switch_in_by_context": acc_ctx,
             "oracle": {k: episode_stats(v) for k, v in oracle_eps.items()},

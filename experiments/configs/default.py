@@ -61,3 +61,14 @@ def get_config(arg=None):
   c.stage_b = ml_collections.ConfigDict({"rounds": 0 if quick else 1, "beta": 0.5,
                                          "runs": 1})
   return c
+
+
+def sweep(add, arg=None):
+  """MTRouter's cost-score curve: one job per lambda, the cost weight of the
+  training targets, so each job trains its own estimator (launch/sweep.py).
+
+    python -m launch.local --config=experiments/configs/default.py:quick --workdir=runs/sweep1
+  """
+  quick = bool(_parse(arg).get("quick"))
+  for lam in ((0.5, 1.0, 2.0) if quick else (0.25, 0.5, 1.0, 2.0, 4.0)):
+    add(**{"data.lam": lam})
