@@ -5,7 +5,8 @@
 
 One worker process, roulette routing over paper6 on the train split. Time is
 split into: the environment (reset + step), the simulated agents (the backend
-call, token counting included) and the rest of the loop. Targets (issue 2): the
+call and token counting, less the environment replays it requests to verify a
+wrong `focus on`, reported apart) and the rest of the loop. Targets (issue 2): the
 simulator adds < 10% to environment time; ScienceWorld >= 30 steps/s per
 worker; TextWorld-Express >= 300 steps/s.
 """
@@ -31,18 +32,22 @@ class _Timed:
   """Wraps an object and accumulates wall time spent in the named methods."""
 
   def __init__(self, inner, methods):
-    self._inner, self.seconds, self.calls = inner, 0.0, 0
+    self._inner = inner
+    self.by_method = {name: 0.0 for name in methods}
     for name in methods:
-      setattr(self, name, self._wrap(getattr(inner, name)))
+      setattr(self, name, self._wrap(name, getattr(inner, name)))
 
-  def _wrap(self, fn):
+  @property
+  def seconds(self) -> float:
+    return sum(self.by_method.values())
+
+  def _wrap(self, name, fn):
     def timed(*a, **kw):
       t = time.perf_counter()
       try:
         return fn(*a, **kw)
       finally:
-        self.seconds += time.perf_counter() - t
-        self.calls += 1
+        self.by_method[name] += time.perf_counter() - t
     return timed
 
   def __getattr__(self, name):
@@ -55,7 +60,10 @@ def bench(env_name: str, episodes: int, step_limit: int) -> dict:
   t0 = time.perf_counter()
   raw_env = make_env(env_name)
   startup = time.perf_counter() - t0
-  env = _Timed(raw_env, ["reset", "step"])
+  # wrong_critical_action replays the episode in the environment to verify that a
+  # wrong `focus on` really fails: environment work that the simulator requests
+  # (inside its `complete` call). It is reported apart from both.
+  env = _Timed(raw_env, ["reset", "step", "wrong_critical_action"])
   # Counting prompt tokens is part of simulating the agent: time it with the backend.
   agent = _Timed(SimulatedBackend(), ["complete"])
   tokens = _Timed(counter, ["count_messages"])
@@ -71,17 +79,21 @@ def bench(env_name: str, episodes: int, step_limit: int) -> dict:
     steps += traj["info"]["model_stats"]["api_calls"]
   total = time.perf_counter() - t0
   raw_env.close()
-  sim = agent.seconds + tokens.seconds
+  verify = env.by_method["wrong_critical_action"]
+  env_s = env.by_method["reset"] + env.by_method["step"]
+  sim = agent.seconds - verify + tokens.seconds
   return {
       "env": env_name, "episodes": len(refs), "steps": steps,
       "env_startup_s": round(startup, 2),
       "total_s": round(total, 2),
       "steps_per_s": round(steps / total, 1),
       "episodes_per_s": round(len(refs) / total, 3),
-      "env_s": round(env.seconds, 2),
-      "env_steps_per_s": round(steps / env.seconds, 1),
+      "env_s": round(env_s, 2),
+      "env_steps_per_s": round(steps / env_s, 1),
+      "wrong_focus_verification_s": round(verify, 3),
       "simulator_s": round(sim, 3),
-      "simulator_over_env": round(sim / env.seconds, 4),
+      "simulator_us_per_step": round(1e6 * sim / steps, 1),
+      "simulator_over_env": round(sim / env_s, 4),
       "simulator_share_of_total": round(sim / total, 4),
   }
 
