@@ -125,4 +125,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
             "checkpoint": str(checkpoint), "config": json.loads(config.to_json())}
   write_json_atomic(exp.workdir / "report.json", report)
   (exp.workdir / "report.txt").write_text(table + "\n" + BANNER + "\n")
+  from mtr_jax.evaluation.plots import pareto_plot
+  plot = pareto_plot(rows, exp.workdir / "pareto.png",
+                     title=f"{config.env} {split}: cost vs score of every router")
+  report["pareto_png"] = str(plot)
+  print(f"Pareto plot: {plot}", flush=True)
   return report

@@ -25,3 +25,4 @@ def test_main_job_quick_on_twx(tmp_path):
   saved = json.loads((tmp_path / "report.json").read_text())
   assert "SIMULATED" in saved["note"]
   assert (tmp_path / "estimator" / "checkpoints").is_dir()
+  assert (tmp_path / "pareto.png").stat().st_size > 10_000
