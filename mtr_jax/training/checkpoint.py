@@ -78,7 +78,7 @@ def _manager(directory: Path, read_only: bool) -> ocp.CheckpointManager:
 
 
 def _reader(directory: str | Path) -> ocp.CheckpointManager:
-  directory = Path(directory)
+  directory = Path(directory).absolute()  # Orbax wants absolute paths
   if not directory.exists():
     raise CheckpointError(f"no checkpoint directory at {directory}")
   if not directory.is_dir():
@@ -109,7 +109,7 @@ def save(directory: str | Path, step: int, params, opt_state,
   val_loss: what "best" ranks by (lower is better); None: never the best step.
   Older steps that are neither the latest nor the best are deleted.
   """
-  directory = Path(directory)
+  directory = Path(directory).absolute()  # Orbax wants absolute paths
   step = int(step)
   meta = _json_safe({**metadata, "step": step, "package_version": mtr_jax.__version__})
   items = {PARAMS: ocp.args.PyTreeSave(params), METADATA: ocp.args.JsonSave(meta)}
@@ -186,7 +186,7 @@ def _check_items(step_dir: Path, needed: tuple[str, ...]) -> None:
 def _resolve(path: str | Path) -> tuple[Path, int | None]:
   """(manager directory, step) for a manager directory, a workdir holding
   `checkpoints/`, or one step directory."""
-  path = Path(path)
+  path = Path(path).absolute()  # Orbax wants absolute paths
   if TMP_MARKER in path.name:
     raise CheckpointError(f"{path} is an unfinished checkpoint (Orbax tmp directory "
                           f"of an interrupted save)")
@@ -288,7 +288,7 @@ def restore_for_training(directory: str | Path, abstract_params, abstract_opt_st
   are arrays or jax.ShapeDtypeStructs (e.g. freshly initialised state); restored
   arrays take their shardings (the default device when a leaf has none).
   """
-  directory = Path(directory)
+  directory = Path(directory).absolute()  # Orbax wants absolute paths
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
   with _reader(directory) as manager:
     step = _pick(directory, manager, step, "latest")

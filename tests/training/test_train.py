@@ -317,3 +317,12 @@ def test_warm_start_begins_from_the_given_checkpoint(reference, data, tmp_path):
   other = make_data(fingerprint={"name": "other", "dim": D})
   with pytest.raises(ckpt.CheckpointError, match="fingerprint"):
     train(tiny_config(epochs=1), other, tmp_path / "bad", progress=False, init_from=workdir)
+
+
+def test_relative_workdir(data, tmp_path, monkeypatch):
+  """Orbax rejects relative paths; a user's `--workdir=runs/x` must still work."""
+  monkeypatch.chdir(tmp_path)
+  result = train(tiny_config(epochs=1), data, "runs/relative", progress=False)
+  assert (tmp_path / "runs" / "relative" / "checkpoints").is_dir()
+  params, _ = ckpt.restore_for_inference("runs/relative")
+  chex.assert_trees_all_equal(params, result.params)
