@@ -36,10 +36,10 @@ import contextlib
 import datetime as dt
 import fcntl
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
+
+from mtr_jax.rollout.summary import write_json_atomic as _write_json_atomic
 
 FORMAT = "mtr-jax-sweep/1"
 MANIFEST = "manifest.json"
@@ -54,19 +54,8 @@ def now() -> str:
 
 
 def write_json_atomic(path: str | Path, obj) -> Path:
-  path = Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-  try:
-    with os.fdopen(fd, "w") as f:
-      json.dump(obj, f, indent=1)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    Path(tmp).unlink(missing_ok=True)
-    raise
-  return path
+  """Atomic JSON write (the collector's, with the manifest's compact indent)."""
+  return _write_json_atomic(path, obj, indent=1)
 
 
 @contextlib.contextmanager

@@ -14,13 +14,13 @@ import numpy as np
 SUCCESS_SCORE = 100.0
 
 
-def write_json_atomic(path: str | Path, obj) -> Path:
+def write_json_atomic(path: str | Path, obj, indent: int = 2) -> Path:
   path = Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
   try:
     with os.fdopen(fd, "w") as f:
-      json.dump(obj, f, indent=2, sort_keys=False)
+      json.dump(obj, f, indent=indent, sort_keys=False)
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
