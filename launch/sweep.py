@@ -49,7 +49,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import ml_collections
 
-from mtr_jax.configs import apply_override
+from mtr_jax.configs import apply_override, set_field
 
 RESERVED = ("name", "share")
 SHARE_MODES = ("estimator",)
@@ -124,18 +124,7 @@ def job_name(overrides: Mapping[str, Any]) -> str:
 
 def set_override(config: ml_collections.ConfigDict, key: str, value: Any) -> None:
   """config[a][b] = value for key 'a.b' (a Python value); the field must exist."""
-  *parents, leaf = key.split(".")
-  node = config
-  for p in parents:
-    if p not in node:
-      raise KeyError(f"sweep override {key!r}: no field {p!r} in the config")
-    node = node[p]
-  if leaf not in node:
-    raise KeyError(f"sweep override {key!r}: no field {leaf!r} in the config "
-                   f"(fields: {sorted(node.keys())})")
-  if isinstance(node[leaf], tuple) and isinstance(value, list):
-    value = tuple(value)
-  node[leaf] = value
+  set_field(config, key, value, what="sweep override")
 
 
 def resolve(spec: str, base_overrides: Sequence[str] = (),

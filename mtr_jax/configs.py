@@ -35,16 +35,22 @@ def apply_override(config: ml_collections.ConfigDict, item: str) -> None:
   key, sep, raw = item.partition("=")
   if not sep:
     raise ValueError(f"override {item!r}: expected key=value")
+  set_field(config, key, yaml.safe_load(raw), what="override")
+
+
+def set_field(config: ml_collections.ConfigDict, key: str, value, *,
+              what: str = "override") -> None:
+  """config[a][b] = value for key 'a.b'; the field must exist (a list becomes a
+  tuple where the field holds a tuple). `what` names the caller in errors."""
   *parents, leaf = key.split(".")
   node = config
   for p in parents:
     if p not in node:
-      raise KeyError(f"override {key!r}: no field {p!r} in the config")
+      raise KeyError(f"{what} {key!r}: no field {p!r} in the config")
     node = node[p]
   if leaf not in node:
-    raise KeyError(f"override {key!r}: no field {leaf!r} in the config "
+    raise KeyError(f"{what} {key!r}: no field {leaf!r} in the config "
                    f"(fields: {sorted(node.keys())})")
-  value = yaml.safe_load(raw)
   if isinstance(node[leaf], tuple) and isinstance(value, list):
     value = tuple(value)
   node[leaf] = value
