@@ -35,7 +35,18 @@ def apply_override(config: ml_collections.ConfigDict, item: str) -> None:
   key, sep, raw = item.partition("=")
   if not sep:
     raise ValueError(f"override {item!r}: expected key=value")
-  set_field(config, key, yaml.safe_load(raw), what="override")
+  set_field(config, key, _parse_value(raw), what="override")
+
+
+def _parse_value(raw: str):
+  """YAML, except that numbers YAML 1.1 reads as strings (3e-4, 1e5) are numbers."""
+  value = yaml.safe_load(raw)
+  if isinstance(value, str):
+    try:
+      return float(value)
+    except ValueError:
+      pass
+  return value
 
 
 def set_field(config: ml_collections.ConfigDict, key: str, value, *,
