@@ -23,7 +23,7 @@ def _collect(args) -> int:
   router = RouterSpec(mode="roulette" if args.mode == "baseline" else args.mode,
                       seed=args.seed, checkpoint=args.checkpoint, policy=args.policy,
                       epsilon=args.epsilon, temperature=args.temperature, beta=args.beta,
-                      overrides=args.overrides)
+                      overrides=args.overrides, lam=args.lam)
   summary = collect(args.env, refs, mode=args.mode, pool=args.pool, models=models,
                     runs=args.runs, workers=args.workers, out=args.out, limits=limits,
                     router=router, split=args.split, progress=not args.no_progress)
@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
   c.add_argument("--epsilon", type=float, default=0.1)
   c.add_argument("--temperature", type=float, default=1.0)
   c.add_argument("--beta", type=float, default=0.5, help="mixed: probability of the greedy choice")
+  c.add_argument("--lam", type=float, default=None,
+                 help="learned/mixed: the routing-time cost weight of a two-head estimator "
+                      "(default: the checkpoint's training lambda)")
   c.add_argument("--model", help="baseline model (default: every model of the pool)")
   c.add_argument("--pool", default="paper6", help="pool name or YAML path")
   c.add_argument("--runs", type=int, default=1, help="runs per variation")

@@ -26,9 +26,16 @@ class Experiment:
     cc = config.collect
     self.limits = Limits(step_limit=cc.step_limit, cost_limit=cc.cost_limit)
 
+  def max_variations(self, split: str) -> int | None:
+    """At most this many variations per task of `split`: `collect.variations[split]`
+    when the config has it, else `collect.max_variations` (0 or None: all)."""
+    cc = self.config.collect
+    per_split = cc.get("variations") or {}
+    return (per_split.get(split, cc.max_variations) if per_split else cc.max_variations) or None
+
   def refs(self, split: str):
     return select_refs(split_tasks(self.config.env, split),
-                       max_variations=self.config.collect.max_variations or None)
+                       max_variations=self.max_variations(split))
 
   def collect(self, name: str, split: str, mode: str, runs: int,
               router: RouterSpec | None = None) -> dict:

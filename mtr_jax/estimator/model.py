@@ -30,6 +30,15 @@ class EstimatorConfig:
   q_widths: tuple[int, ...] = (256, 256)  # Q-net hidden layers (ReLU, Dropout)
   dropout: float = 0.1
   layernorm_eps: float = 1e-5
+  # 1: the paper's scalar Q (the target has lambda built in). 2: two heads,
+  # [outcome, remaining normalised cost], combined as outcome - lambda * cost at
+  # routing time, so one estimator serves every lambda (scoring.combine_heads).
+  heads: int = 1
+
+  def __post_init__(self):
+    if self.heads not in (1, 2):
+      raise ValueError(f"EstimatorConfig.heads must be 1 (scalar Q) or 2 (outcome and "
+                       f"cost), got {self.heads!r}")
 
   def to_dict(self) -> dict[str, Any]:
     return dataclasses.asdict(self)
@@ -87,14 +96,16 @@ class ModelEncoder(nnx.Module):
 
 
 class QNetwork(nnx.Module):
-  """(z_x_BxD, z_m_BxM) -> q_B: [Linear, ReLU, Dropout] x len(q_widths) -> Linear 1."""
+  """(z_x_BxD, z_m_BxM) -> q_B (heads=1) or q_BxH (heads=2):
+  [Linear, ReLU, Dropout] x len(q_widths) -> Linear heads."""
 
   def __init__(self, config: EstimatorConfig, *, rngs: nnx.Rngs):
     widths = (config.hist_dim + config.model_dim, *config.q_widths)
     self.hidden = nnx.List([torch_linear(a, b, rngs=rngs)
                             for a, b in zip(widths[:-1], widths[1:])])
     self.dropout = nnx.Dropout(config.dropout)
-    self.out = torch_linear(widths[-1], 1, rngs=rngs)
+    self.out = torch_linear(widths[-1], config.heads, rngs=rngs)
+    self.heads = config.heads
 
   def __call__(self, z_x_BxD: jax.Array, z_m_BxM: jax.Array, *,
                key: jax.Array | None = None, deterministic: bool = True) -> jax.Array:
@@ -116,7 +127,8 @@ class QNetwork(nnx.Module):
       h = jax.nn.relu(h)
       if not deterministic:
         h = self.dropout(h, deterministic=False, rngs=jax.random.fold_in(key, i))
-    return self.out(h)[..., 0]
+    out = self.out(h)
+    return out[..., 0] if self.heads == 1 else out
 
 
 class Estimator(nnx.Module):

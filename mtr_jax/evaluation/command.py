@@ -22,7 +22,8 @@ def add_eval_parser(sub) -> argparse.ArgumentParser:
       description="Router specs: model:<name> (one model every turn), random, "
                   "checkpoint:<path> (learned, greedy), learned:<path>, mixed:<path>, "
                   "baseline:<path> (a router saved by fit-baseline); "
-                  "options as ',key=value' (seed, policy, epsilon, temperature, beta), "
+                  "options as ',key=value' (seed, policy, epsilon, temperature, beta, lam: the "
+                  "routing-time cost weight of a two-head estimator), "
                   "e.g. 'checkpoint:runs/ck,policy=softmax,temperature=0.5'. "
                   "With --from-folder, only the trajectories already there are read.")
   e.add_argument("--env", help="scienceworld | twx | package.module:EnvFactory")

@@ -7,11 +7,12 @@ episodes' files, and writes OUT/results.json. `evaluate_folder` computes the
 same metrics from trajectories already on disk.
 
 Router specs (`parse_router`), optionally followed by `,key=value` options
-that set RouterSpec fields (seed, policy, epsilon, temperature, beta):
+that set RouterSpec fields (seed, policy, epsilon, temperature, beta, lam):
   model:<name>        one model of the pool every turn (a single-model baseline;
                       the name may omit the provider, e.g. model:gpt-5)
   random | roulette   uniform over the pool every turn
-  checkpoint:<path>   the learned router, greedy (policy=... to change)
+  checkpoint:<path>   the learned router, greedy (policy=... to change; lam=...
+                      picks the cost weight of a two-head estimator)
   learned:<path>      the same
   mixed:<path>        the Stage-B beta-mixed policy (beta=0.5 unless given)
   baseline:<path>     a baseline router fitted by `mtr-jax fit-baseline`
@@ -82,6 +83,7 @@ def parse_router(router, pool=None) -> RouterChoice:
     if key in ("mode", "checkpoint"):
       raise ValueError(f"router spec {router!r}: set {key} through the spec's prefix")
     kind = types[key] if isinstance(types[key], str) else types[key].__name__
+    kind = kind.replace(" | None", "")
     try:
       kwargs[key] = int(value) if kind == "int" else float(value) if kind == "float" else value
     except ValueError:
@@ -110,7 +112,7 @@ def parse_router(router, pool=None) -> RouterChoice:
     return RouterChoice(router, "router", RouterSpec(mode="router", checkpoint=arg, **kwargs))
   raise ValueError(f"unknown router spec {router!r}; expected model:<name>, random, "
                    "checkpoint:<path>, learned:<path>, mixed:<path> or baseline:<path> "
-                   "(options: ,seed=..,policy=..,epsilon=..,temperature=..,beta=..,"
+                   "(options: ,seed=..,policy=..,epsilon=..,temperature=..,beta=..,lam=..,"
                    "overrides=k=v;k=v)")
 
 

@@ -136,6 +136,7 @@ class RouterSpec:
   temperature: float = 1.0
   beta: float = 0.5               # mixed
   overrides: str = ""             # router: routing-time settings, "k=v;k=v"
+  lam: float | None = None        # learned / mixed: routing-time lambda (two-head)
 
   def build(self) -> Router:
     if self.mode == "roulette":
@@ -152,7 +153,8 @@ class RouterSpec:
       raise ValueError(f"--mode {self.mode} needs --checkpoint")
     policy = (Policy("mixed", beta=self.beta) if self.mode == "mixed" else
               Policy(self.policy, epsilon=self.epsilon, temperature=self.temperature))
-    return LearnedRouter.from_checkpoint(self.checkpoint, policy=policy, seed=self.seed)
+    return LearnedRouter.from_checkpoint(self.checkpoint, policy=policy, seed=self.seed,
+                                         lam=self.lam)
 
 
 def _init_worker(env_name: str, pool_source: str, limits: Limits, spec: RouterSpec):
@@ -303,7 +305,11 @@ def _check_same_router(out: Path, mode: str, router: dict | None) -> None:
     before = json.loads(path.read_text())
   except (OSError, ValueError):
     return  # an unreadable summary is rewritten at the end
-  if before.get("mode") != mode or before.get("router") != router:
+  old = before.get("router")
+  if isinstance(old, dict) and router is not None:
+    # a summary written before a RouterSpec field existed has that field's default
+    old = {**dataclasses.asdict(RouterSpec()), **old}
+  if before.get("mode") != mode or old != router:
     raise ValueError(
         f"{out} holds episodes of mode={before.get('mode')!r} router={before.get('router')} "
         f"but this run is mode={mode!r} router={router}: use another --out")

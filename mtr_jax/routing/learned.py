@@ -5,6 +5,10 @@ Budget-aware beyond the reference: a candidate whose expected cost for this call
 exceeds the remaining budget is masked out, as is one whose context window the
 prompt does not fit. If that masks every candidate, the cheapest one that fits
 is kept, so the episode can still go on until the loop's cost limit stops it.
+
+lam: the cost weight. A one-head estimator learned one lambda from its targets
+(the checkpoint's); a two-head estimator (outcome, remaining cost) takes any lambda
+here, so a lambda sweep at routing time reuses one trained estimator.
 """
 
 from __future__ import annotations
@@ -48,8 +52,9 @@ class LearnedRouter:
                known_models: list[str], encoder, policy: Policy = Policy(),
                typical_completion: Mapping[str, float] | None = None,
                budget_aware: bool = True, seed: int = 0,
-               counter: TokenCounter | None = None):
+               counter: TokenCounter | None = None, lam: float | None = None):
     self.graphdef, self.params = graphdef, params
+    self.lam = lam
     self.stats = feature_stats
     self.known_models = list(known_models)
     self.encoder = encoder
@@ -66,12 +71,24 @@ class LearnedRouter:
   # -------------------------------------------------------------------------
   @classmethod
   def from_checkpoint(cls, path: str | Path, *, policy: Policy = Policy(),
-                      encoder=None, seed: int = 0, budget_aware: bool = True
-                      ) -> "LearnedRouter":
-    """Restores parameters and metadata on CPU (no optimiser state)."""
+                      encoder=None, seed: int = 0, budget_aware: bool = True,
+                      lam: float | None = None) -> "LearnedRouter":
+    """Restores parameters and metadata on CPU (no optimiser state). lam: the
+    routing-time cost weight of a two-head estimator (default: the training lambda);
+    a one-head estimator accepts only its training lambda."""
     from mtr_jax.training.checkpoint import restore_for_inference
     params, meta = restore_for_inference(path)
     config = EstimatorConfig.from_dict(meta["estimator_config"])
+    trained = float(meta["lambda"])
+    if lam is None:
+      lam = trained
+    elif not np.isfinite(lam) or lam < 0:
+      raise ValueError(f"{path}: lam must be a finite number >= 0, got {lam!r}")
+    elif config.heads == 1 and not np.isclose(lam, trained):
+      raise ValueError(f"{path}: this one-head estimator was trained with lambda="
+                       f"{trained:g} built into its targets, so it cannot route with "
+                       f"lam={lam:g}; train a two-head estimator (train.model.heads=2) "
+                       "to choose lambda at routing time, or retrain with data.lam")
     graphdef, _ = nnx.split(Estimator(config, rngs=nnx.Rngs(0)))
     if encoder is None:
       encoder = make_encoder(meta["encoder_fingerprint"]["name"])
@@ -83,7 +100,7 @@ class LearnedRouter:
     return cls(graphdef, params, feature_stats=FeatureStats.from_dict(meta["feature_stats"]),
                known_models=meta["known_models"], encoder=encoder, policy=policy,
                typical_completion=meta.get("typical_completion_tokens"),
-               budget_aware=budget_aware, seed=seed)
+               budget_aware=budget_aware, seed=seed, lam=float(lam))
 
   # -------------------------------------------------------------------------
   def reset(self, episode_seed: int) -> None:
@@ -125,7 +142,8 @@ class LearnedRouter:
     return mask, expected
 
   def scores(self, z_hist_D: np.ndarray, view: _PoolView, mask_K: np.ndarray) -> np.ndarray:
-    q = self._scorer(self.params, z_hist_D[None, :], view.feats_Kx8, view.ids_K, mask_K)
+    q = self._scorer(self.params, z_hist_D[None, :], view.feats_Kx8, view.ids_K, mask_K,
+                     lam=None if self.lam is None else np.float32(self.lam))
     return np.asarray(q[0])
 
   def embed(self, messages) -> np.ndarray:
@@ -143,6 +161,8 @@ class LearnedRouter:
         "scores": {m: (float(s) if np.isfinite(s) else None) for m, s in zip(pool.names, q)},
         "greedy_model": pool.names[int(np.argmax(q))],
     }
+    if self.lam is not None:
+      info["lam"] = self.lam
     if not mask.all():
       info["masked"] = [m for m, ok in zip(pool.names, mask) if not ok]
     if self.policy.name == "mixed":

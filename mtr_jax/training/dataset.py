@@ -46,14 +46,21 @@ def typical_completion_tokens(trajectories) -> dict[str, float]:
   return {m: float(np.median(v)) for m, v in per_model.items()}
 
 
+def two_head_targets(samples: Samples) -> np.ndarray:
+  """target_Nx2 = [S_norm - sum_{i>=t} rho_i, sum_{i>=t} c_i / cost_scale]: the two
+  parts of y_t, so that y_t = target[:, 0] - lam * target[:, 1] for any lam."""
+  return np.stack([samples.score - samples.error_cost, samples.remaining_cost], axis=1)
+
+
 def load_train_data(folders: Sequence[str | Path], pool: Pool, encoder, *,
                     cache_dir: str | Path | None, lam: float = 1.0, aec: bool = True,
                     max_weight: float | None = None,
-                    val_fraction: float = 0.1, seed: int = 0,
+                    val_fraction: float = 0.1, seed: int = 0, heads: int = 1,
                     progress: bool = True) -> tuple[TrainData, Samples]:
   """Samples of every trajectory under `folders`, embedded, with the validation
   split grouped by episode. Weights are 1/propensity (clipped at `max_weight`);
-  the trainer uses them when its config sets loss.ipw."""
+  the trainer uses them when its config sets loss.ipw. heads=2: the targets are
+  [outcome, remaining cost] (`two_head_targets`), for a two-head estimator."""
   trajs = load_trajectories(folders, pool, progress=progress)
   samples = build_samples(trajs, pool, lam=lam, aec=aec, ipw=True, max_weight=max_weight)
   if len(samples) == 0:
@@ -64,7 +71,8 @@ def load_train_data(folders: Sequence[str | Path], pool: Pool, encoder, *,
   val_mask = np.zeros(len(samples), bool)
   val_mask[val_idx] = True
   data = TrainData.build(
-      z, samples.action, samples.target, samples.episode, pool=list(pool),
+      z, samples.action, samples.target if heads == 1 else two_head_targets(samples),
+      samples.episode, pool=list(pool),
       encoder_fingerprint=encoder.fingerprint, lam=lam, weight_N=samples.weight,
       val_mask_N=val_mask,
       extra_metadata={"typical_completion_tokens": typical_completion_tokens(trajs),
@@ -87,6 +95,7 @@ def train_from_config(config, workdir: str | Path, *, progress: bool = True,
   data, samples = load_train_data(
       list(config.data.folders), pool, encoder, cache_dir=config.data.cache_dir,
       lam=config.data.lam, aec=config.data.aec, max_weight=config.data.max_weight,
-      val_fraction=config.train.val_fraction, seed=config.train.seed, progress=progress)
+      val_fraction=config.train.val_fraction, seed=config.train.seed,
+      heads=config.train.model.get("heads", 1), progress=progress)
   print(f"training data: {samples.report()}", flush=True)
   return train(config.train, data, workdir, progress=progress, init_from=init_from)

@@ -4,6 +4,10 @@
 `workdir/metrics.jsonl` ({"step": ..., **metrics}) and logs the same numbers to
 W&B. W&B runs in `WANDB_MODE` (default "offline": no network needed; "disabled"
 in tests) with its files under `workdir/wandb`. Only process 0 writes anything.
+
+Beyond scalars: `table(name, rows)` (a list of dicts: a W&B Table), `curves(name,
+{series: [(x, y), ...]})` (a W&B line-series plot) and `image(name, png)`. Tables
+and curves are also written to `workdir/tables/NAME.json`, so they exist without W&B.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import jax
 import numpy as np
@@ -35,6 +39,14 @@ def _plain(value: Any) -> Any:
     return int(value)
   value = float(value)
   return value if math.isfinite(value) else None
+
+
+def _cell(value: Any) -> Any:
+  """A W&B table cell: a scalar as _plain makes it, anything else as JSON text."""
+  try:
+    return _plain(value)
+  except (ValueError, TypeError):
+    return json.dumps(value, default=_plain)
 
 
 def read_metrics(workdir: str | Path) -> list[dict[str, Any]]:
@@ -88,6 +100,49 @@ class MetricWriter:
     if self._run is not None:
       self._run.log({k: v for k, v in record.items() if k != "step" and v is not None},
                     step=int(step))
+
+  def _local(self, name: str, payload: Mapping[str, Any]) -> Path:
+    path = self.workdir / "tables" / (name.replace("/", "__") + ".json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=_plain) + "\n")
+    os.replace(tmp, path)
+    return path
+
+  def table(self, name: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """rows (dicts; the columns are the union of their keys, in first-seen order)
+    as a W&B Table and as workdir/tables/NAME.json."""
+    if not self.active:
+      return
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    self._local(name, {"columns": columns, "rows": [dict(r) for r in rows]})
+    if self._run is not None:
+      import wandb
+      self._run.log({name: wandb.Table(columns=columns,
+                                       data=[[_cell(r.get(c)) for c in columns] for r in rows])})
+
+  def curves(self, name: str, series: Mapping[str, Sequence[tuple[float, float]]], *,
+             x: str = "x", y: str = "y") -> None:
+    """One line per series (e.g. each router's cost-score points, sorted by x), as a
+    W&B line-series plot and as workdir/tables/NAME.json."""
+    if not self.active:
+      return
+    series = {k: sorted((float(a), float(b)) for a, b in v) for k, v in series.items() if v}
+    self._local(name, {"x": x, "y": y, "series": series})
+    if self._run is not None and series:
+      import wandb
+      keys = list(series)
+      self._run.log({name: wandb.plot.line_series(
+          xs=[[p[0] for p in series[k]] for k in keys],
+          ys=[[p[1] for p in series[k]] for k in keys], keys=keys, title=name, xname=x)})
+
+  def image(self, name: str, path: str | Path) -> None:
+    """A PNG file as a W&B image (the file itself stays where it is)."""
+    if not Path(path).is_file():
+      raise FileNotFoundError(f"MetricWriter.image({name!r}): no file {path}")
+    if self.active and self._run is not None:
+      import wandb
+      self._run.log({name: wandb.Image(str(path))})
 
   def summary(self, values: Mapping[str, Any]) -> None:
     """Run-level values (best val loss, ...): the W&B summary only."""

@@ -31,7 +31,7 @@ import optax
 from flax import nnx
 
 from mtr_jax.estimator.model import Estimator, EstimatorConfig
-from mtr_jax.estimator.scoring import chosen_scores, residual_l2
+from mtr_jax.estimator.scoring import chosen_scores, residual_l2, squared_error
 from mtr_jax.training.train import TrainState
 
 # Per-member scalars: the optimiser's (injected) and the loss's (hp_M).
@@ -90,8 +90,8 @@ def member_loss(params: nnx.State, graphdef: nnx.GraphDef,
   pred_B = model.q_network(batch["z_hist_BxD"], z_m_BxM, key=key, deterministic=False)
   mask_B = batch["mask_B"]
   weight_B = jnp.where(mask_B, batch["weight_B"], 0.0)
-  err_B = jnp.where(mask_B, pred_B - batch["target_B"], 0.0)
-  mse = jnp.sum(weight_B * jnp.square(err_B)) / jnp.maximum(jnp.sum(weight_B), 1e-12)
+  sq_B = squared_error(pred_B, batch["target_B"], mask_B)
+  mse = jnp.sum(weight_B * sq_B) / jnp.maximum(jnp.sum(weight_B), 1e-12)
   loss = mse + hp["residual_l2"] * residual_l2(params)
   return loss, {"loss": loss, "mse": mse}
 
@@ -168,8 +168,8 @@ def programs(graphdef: nnx.GraphDef, model_config: EstimatorConfig, batch_size: 
       pred_E = chosen_scores(graphdef, params, batch["z_hist_BxD"], shared["feats_Kx8"],
                              shared["model_ids_K"], batch["action_B"])
       w_E = jnp.where(mask_E, batch["weight_B"], 0.0)
-      err_E = jnp.where(mask_E, pred_E - batch["target_B"], 0.0)
-      return (acc[0] + jnp.sum(w_E * jnp.square(err_E)), acc[1] + jnp.sum(w_E)), None
+      sq_E = squared_error(pred_E, batch["target_B"], mask_E)
+      return (acc[0] + jnp.sum(w_E * sq_E), acc[1] + jnp.sum(w_E)), None
 
     zero = jnp.zeros((), jnp.float32)
     (sq, w), _ = jax.lax.scan(chunk, (zero, zero), (rows_CxE, mask_CxE))

@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 from mtr_jax.estimator.features import (FeatureStats, NUM_FEATURES, ModelLike,
                                         model_features, model_ids)
 from mtr_jax.estimator.model import Estimator, EstimatorConfig
-from mtr_jax.estimator.scoring import chosen_scores, mse_loss
+from mtr_jax.estimator.scoring import chosen_scores, mse_loss, squared_error
 from mtr_jax.pool.pool import ModelSpec
 from mtr_jax.training import checkpoint
 from mtr_jax.training.metrics import MetricWriter
@@ -126,8 +126,14 @@ class TrainData:
       raise ValueError(f"TrainData.z_hist_NxD: expected [N, D], got shape {z.shape}")
     setf("z_hist_NxD", z)
     n = z.shape[0]
-    for name, dtype in (("action_N", np.int32), ("target_N", np.float32),
-                        ("weight_N", np.float32), ("episode_N", np.int32)):
+    target = np.asarray(self.target_N, np.float32)
+    if target.shape[:1] != (n,) or target.ndim > 2 or (target.ndim == 2
+                                                       and target.shape[1] != 2):
+      raise ValueError(f"TrainData.target_N: expected shape ({n},) or ({n}, 2) "
+                       f"(outcome, remaining cost), got {target.shape}")
+    setf("target_N", target)
+    for name, dtype in (("action_N", np.int32), ("weight_N", np.float32),
+                        ("episode_N", np.int32)):
       arr = np.asarray(getattr(self, name), dtype)
       if arr.shape != (n,):
         raise ValueError(f"TrainData.{name}: expected shape ({n},), got {arr.shape}")
@@ -300,8 +306,8 @@ def make_eval(graphdef: nnx.GraphDef):
       pred_E = chosen_scores(graphdef, params, batch["z_hist_BxD"], feats_Kx8,
                              model_ids_K, batch["action_B"])
       w_E = jnp.where(mask_E, batch["weight_B"], 0.0)
-      err_E = jnp.where(mask_E, pred_E - batch["target_B"], 0.0)
-      return (acc[0] + jnp.sum(w_E * jnp.square(err_E)), acc[1] + jnp.sum(w_E)), None
+      sq_E = squared_error(pred_E, batch["target_B"], mask_E)
+      return (acc[0] + jnp.sum(w_E * sq_E), acc[1] + jnp.sum(w_E)), None
 
     zero = jnp.zeros((), jnp.float32)
     (sq, w), _ = jax.lax.scan(chunk, (zero, zero), (rows_CxE, mask_CxE))
@@ -353,6 +359,12 @@ def resolve_config(config: ml_collections.ConfigDict,
     elif config.model[field] != value:
       raise ValueError(f"config.model.{field} is {config.model[field]} but the data "
                        f"has {value}")
+  heads = config.model.get("heads", 1)
+  want = 1 if data.target_N.ndim == 1 else data.target_N.shape[1]
+  if heads != want:
+    raise ValueError(f"config.model.heads is {heads} but the data has "
+                     f"{'scalar' if want == 1 else 'two-column'} targets (a two-head "
+                     "estimator needs data built with heads=2: outcome, remaining cost)")
   o = config.optim
   if o.batch_size < 1 or o.epochs < 1 or o.patience < 1 or o.lr <= 0:
     raise ValueError(f"config.optim: batch_size, epochs, patience >= 1 and lr > 0 "

@@ -92,3 +92,23 @@ def test_a_folder_refuses_another_router(tmp_path):
             router=RouterSpec(mode="roulette", seed=1))
   with pytest.raises(ValueError, match="use another --out"):
     collect("mtr_jax.envs.toy:ToyEnv", REFS[:1], mode="baseline", out=out, progress=False)
+
+
+def test_a_summary_from_before_a_new_router_field_still_resumes(tmp_path):
+  """Folders written before RouterSpec gained a field (e.g. lam) resume as long as
+  the new field has its default."""
+  import json
+
+  from mtr_jax.rollout.collect import RouterSpec
+  out = tmp_path / "r"
+  collect("mtr_jax.envs.toy:ToyEnv", REFS[:1], mode="roulette", out=out, progress=False)
+  summary = json.loads((out / "summary.json").read_text())
+  del summary["router"]["lam"]
+  (out / "summary.json").write_text(json.dumps(summary))
+  again = collect("mtr_jax.envs.toy:ToyEnv", REFS[:1], mode="roulette", out=out,
+                  progress=False)
+  assert again["collected_now"] == 0
+  (out / "summary.json").write_text(json.dumps(summary))
+  with pytest.raises(ValueError, match="use another --out"):
+    collect("mtr_jax.envs.toy:ToyEnv", REFS[:1], mode="roulette", out=out, progress=False,
+            router=RouterSpec(mode="roulette", lam=0.5))
