@@ -38,11 +38,12 @@ class Experiment:
                        max_variations=self.max_variations(split))
 
   def collect(self, name: str, split: str, mode: str, runs: int,
-              router: RouterSpec | None = None) -> dict:
-    summary = collect(self.config.env, self.refs(split), mode=mode, pool=self.config.pool,
-                      runs=runs, workers=self.config.collect.workers,
-                      out=self.traj_dir / name, limits=self.limits, router=router,
-                      split=split)
+              router: RouterSpec | None = None, *, pool: str | None = None,
+              limits: Limits | None = None) -> dict:
+    summary = collect(self.config.env, self.refs(split), mode=mode,
+                      pool=pool or self.config.pool, runs=runs,
+                      workers=self.config.collect.workers, out=self.traj_dir / name,
+                      limits=limits or self.limits, router=router, split=split)
     print(format_summary(summary), flush=True)
     return summary
 
@@ -103,32 +104,63 @@ def format_rows(rows: list[dict], title: str) -> str:
   return "\n".join(lines)
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
+def routing_settings(config: ml_collections.ConfigDict) -> tuple[float | None, str, Limits]:
+  """(lam, pool, limits) of held-out routing from the optional `route` section:
+  route.lam (None: the training lambda; another value needs a two-head estimator),
+  route.pool (None: config.pool; e.g. 'paper6:drop=gpt-5') and route.cost_limit
+  (None: collect.cost_limit). These are the fields a sweep can vary without
+  retraining (launch's share="estimator")."""
+  route = config.get("route") or {}
+  cc = config.collect
+  cost_limit = route.get("cost_limit")
+  return (route.get("lam"), route.get("pool") or config.pool,
+          Limits(step_limit=cc.step_limit,
+                 cost_limit=cc.cost_limit if cost_limit is None else cost_limit))
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
+                       estimator_workdir: str | Path | None = None) -> dict:
+  """Collect training data, train (+ Stage B), route held-out episodes, report.
+
+  estimator_workdir: where the training data and the estimator live (default:
+  workdir). Jobs of a routing-time sweep pass one shared folder: the first trains,
+  the others find the finished estimator and only route (launch/runner.py)."""
   exp = Experiment(config, workdir)
   exp.workdir.mkdir(parents=True, exist_ok=True)
+  train_exp = Experiment(config, estimator_workdir) if estimator_workdir else exp
+  train_exp.workdir.mkdir(parents=True, exist_ok=True)
   cc = config.collect
   print(BANNER, flush=True)
-  exp.collect("train_roulette", "train", "roulette", cc.train_roulette_runs)
-  exp.collect("train_baseline", "train", "baseline", cc.train_baseline_runs)
-  folders = [exp.traj_dir / "train_roulette", exp.traj_dir / "train_baseline"]
-  checkpoint = stage_b(exp, folders, train_stage(exp, folders))
+  train_exp.collect("train_roulette", "train", "roulette", cc.train_roulette_runs)
+  train_exp.collect("train_baseline", "train", "baseline", cc.train_baseline_runs)
+  folders = [train_exp.traj_dir / "train_roulette", train_exp.traj_dir / "train_baseline"]
+  checkpoint = stage_b(train_exp, folders, train_stage(train_exp, folders))
+  lam, pool, limits = routing_settings(config)
   split = cc.eval_split
-  baselines = exp.collect(f"{split}_baseline", split, "baseline", cc.eval_runs)
-  random = exp.collect(f"{split}_random", split, "roulette", cc.eval_runs)
+  route = dict(pool=pool, limits=limits)
+  baselines = exp.collect(f"{split}_baseline", split, "baseline", cc.eval_runs, **route)
+  random = exp.collect(f"{split}_random", split, "roulette", cc.eval_runs, **route)
   learned = exp.collect(f"{split}_mtrouter_{checkpoint.name}", split, "learned", cc.eval_runs,
                         RouterSpec(mode="learned", checkpoint=str(checkpoint),
-                                   seed=config.seed))
+                                   seed=config.seed, lam=lam), **route)
   from mtr_jax.training.checkpoint import read_metadata
   cost_scale = read_metadata(checkpoint)["cost_scale"][config.env]
+  lam = config.data.lam if lam is None else lam
   rows = comparison_rows(baselines, {"random router": random, "MTRouter (ours)": learned},
-                         lam=config.data.lam, cost_scale=cost_scale)
+                         lam=lam, cost_scale=cost_scale)
+  if limits.cost_limit != cc.cost_limit:  # other budget: not the same baseline points
+    for row in rows:
+      if row["router"] != "MTRouter (ours)":
+        row["router"] += f" [${limits.cost_limit:g}/episode]"
   title = (f"{config.env} {split}: {len(exp.refs(split))} variations x {cc.eval_runs} runs "
-           f"[simulated-agent testbed]; objective = mean (score+100)/200 - "
-           f"{config.data.lam:g} x mean $/episode / ${cost_scale:.4f} (train mean)")
+           f"[simulated-agent testbed], pool {pool}, ${limits.cost_limit:g} per episode; "
+           f"objective = mean (score+100)/200 - {lam:g} x mean $/episode / "
+           f"${cost_scale:.4f} (train mean)")
   table = format_rows(rows, title)
   print("\n" + table + "\n" + BANNER, flush=True)
   report = {"env": config.env, "split": split, "note": BANNER, "rows": rows,
-            "cost_scale": cost_scale,
+            "cost_scale": cost_scale, "lam": lam, "pool": pool,
+            "cost_limit": limits.cost_limit,
             "checkpoint": str(checkpoint), "config": json.loads(config.to_json())}
   write_json_atomic(exp.workdir / "report.json", report)
   (exp.workdir / "report.txt").write_text(table + "\n" + BANNER + "\n")

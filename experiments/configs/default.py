@@ -10,6 +10,7 @@ laptop run, `env=NAME` picks the environment (twx | scienceworld).
 """
 
 import ml_collections
+from ml_collections import config_dict
 
 from mtr_jax.training.train import default_train_config
 
@@ -24,10 +25,10 @@ def _parse(arg):
 
 def get_config(arg=None):
   args = _parse(arg)
-  unknown = set(args) - {"quick", "env"}
+  unknown = set(args) - {"quick", "env", "retrain"}
   if unknown:
     raise ValueError(f"default.py: unknown config arguments {sorted(unknown)} "
-                     "(known: quick, env=twx|scienceworld)")
+                     "(known: quick, env=twx|scienceworld, retrain)")
   quick = bool(args.get("quick"))
   env = args.get("env", "twx")
   c = ml_collections.ConfigDict()
@@ -60,15 +61,40 @@ def get_config(arg=None):
   # warm-started on the union; `rounds` times (0: off).
   c.stage_b = ml_collections.ConfigDict({"rounds": 0 if quick else 1, "beta": 0.5,
                                          "runs": 1})
+  # Held-out routing (ROUTING_KEYS: a sweep over these reuses one estimator).
+  # lam: None = data.lam; another value needs train.model.heads = 2 (the estimator
+  # then predicts outcome and remaining cost, combined with lam at routing time).
+  # pool: None = c.pool, or a sub-pool such as "paper6:drop=gpt-5".
+  # cost_limit: None = collect.cost_limit (USD per episode).
+  c.route = ml_collections.ConfigDict({
+      "lam": config_dict.placeholder(float), "pool": config_dict.placeholder(str),
+      "cost_limit": config_dict.placeholder(float)})
   return c
 
 
+ROUTING_KEYS = ("route",)
+
+
 def sweep(add, arg=None):
-  """MTRouter's cost-score curve: one job per lambda, the cost weight of the
-  training targets, so each job trains its own estimator (launch/sweep.py).
+  """MTRouter's cost-score curve and its sub-pool and budget variants. Every job
+  shares one two-head estimator (share="estimator": the jobs differ only in the
+  `route` section), so lambda, budget and pool are routing-time choices here:
 
     python -m launch.local --config=experiments/configs/default.py:quick --workdir=runs/sweep1
+
+  With `retrain` in the argument (default.py:quick,retrain), lambda is instead the
+  training-time weight of a one-head estimator, one training per job, as in the paper.
   """
-  quick = bool(_parse(arg).get("quick"))
-  for lam in ((0.5, 1.0, 2.0) if quick else (0.25, 0.5, 1.0, 2.0, 4.0)):
-    add(**{"data.lam": lam})
+  args = _parse(arg)
+  quick = bool(args.get("quick"))
+  lams = (0.0, 0.3, 1.0) if quick else (0.0, 0.1, 0.3, 1.0, 3.0)
+  if args.get("retrain"):
+    for lam in lams:
+      add(**{"data.lam": lam})
+    return
+  two_heads = {"train.model.heads": 2}
+  for lam in lams:
+    add(**two_heads, **{"route.lam": lam}, share="estimator", name=f"lam={lam:g}")
+  add(**two_heads, **{"route.pool": "paper6:drop=gpt-5"}, share="estimator",
+      name="without GPT-5")
+  add(**two_heads, **{"route.cost_limit": 0.05}, share="estimator", name="budget $0.05")

@@ -91,14 +91,21 @@ class EmbeddingCache:
         self._vectors.update(zip(data["keys"].tolist(), data["vectors"]))
       self._loaded.add(shard.name)
 
-  def get_or_encode(self, texts: Sequence[str], *, progress: bool = True) -> np.ndarray:
-    """float32 [N, dim] vectors of `texts`; only texts never seen are encoded."""
+  def get_or_encode(self, texts: Sequence[str], *, progress: bool = True,
+                    shard_size: int = 4096) -> np.ndarray:
+    """float32 [N, dim] vectors of `texts`; only texts never seen are encoded, in
+    chunks of `shard_size` texts, each written as a shard as soon as it is done (a
+    killed run keeps every finished chunk)."""
     self.refresh()
     keys = [text_key(t) for t in texts]
-    missing = {k: t for k, t in zip(keys, texts) if k not in self._vectors}
-    if missing:
-      vectors = self.encoder.encode(list(missing.values()), progress=progress)
-      self._write_shard(list(missing), vectors)
+    missing = list({k: t for k, t in zip(keys, texts) if k not in self._vectors}.items())
+    chunks = [missing[i:i + shard_size] for i in range(0, len(missing), shard_size)]
+    for i, chunk in enumerate(chunks):
+      if progress and len(chunks) > 1:
+        print(f"embedding cache: chunk {i + 1}/{len(chunks)} ({len(chunk)} of "
+              f"{len(missing)} new texts)", flush=True)
+      vectors = self.encoder.encode([t for _, t in chunk], progress=progress)
+      self._write_shard([k for k, _ in chunk], vectors)
     if not keys:
       return np.zeros((0, self.encoder.dim), np.float32)
     return np.stack([self._vectors[k] for k in keys]).astype(np.float32, copy=False)

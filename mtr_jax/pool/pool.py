@@ -312,8 +312,48 @@ def model_from_dict(raw, source: str = "<memory>", index: int = 0) -> ModelSpec:
       backend=backend, profile=profile, endpoint=endpoint)
 
 
+SELECTORS = ("keep", "drop", "max_output_price")
+
+
+def select_models(pool: Pool, selector: str, source: str) -> Pool:
+  """A sub-pool from 'keep=a,b', 'drop=a,b' or 'max_output_price=X' (USD per
+  million completion tokens). Names may omit the provider ('gpt-5')."""
+  key, eq, value = selector.partition("=")
+  if not eq or key not in SELECTORS or not value:
+    raise PoolError(f"{source}: pool selector {selector!r}: expected one of "
+                    f"{[k + '=...' for k in SELECTORS]}")
+  if key == "max_output_price":
+    try:
+      cap = float(value)
+    except ValueError:
+      raise PoolError(f"{source}: max_output_price={value!r} is not a number") from None
+    names = [m.name for m in pool if m.output_price <= cap]
+  else:
+    wanted = []
+    for raw in value.split(","):
+      short = raw.strip().rsplit("/", 1)[-1].lower()
+      hits = [n for n in pool.names if n == raw.strip() or n.rsplit("/", 1)[-1].lower() == short]
+      if len(hits) != 1:
+        raise PoolError(f"{source}: {key}={value!r}: {raw.strip()!r} names "
+                        f"{'no' if not hits else 'more than one'} model of pool "
+                        f"{pool.name!r} {list(pool.names)}")
+      wanted.append(hits[0])
+    names = (wanted if key == "keep" else [n for n in pool.names if n not in wanted])
+  if not names:
+    raise PoolError(f"{source}: pool selector {selector!r} leaves no model")
+  return Pool(f"{pool.name}:{selector}", tuple(pool[n] for n in names), source)
+
+
 def load_pool(name_or_path: str | Path) -> Pool:
-  """Loads a pool by name (a file in mtr_jax/pool/pools/) or by path."""
+  """Loads a pool by name (a file in mtr_jax/pool/pools/) or by path, optionally
+  narrowed by a selector after a colon: 'paper6:drop=gpt-5' (without GPT-5),
+  'paper6:keep=gpt-oss-120b,gemini-2.5-flash-lite', 'paper6:max_output_price=1'
+  (cheap models only). The sub-pool's source is the whole text, so a worker
+  process that loads `pool.source` gets the same sub-pool."""
+  text = str(name_or_path)
+  base, colon, selector = text.rpartition(":")
+  if colon and base and "=" in selector:
+    return select_models(load_pool(base), selector, text)
   path = Path(name_or_path)
   if not path.suffix:
     candidate = POOLS_DIR / f"{name_or_path}.yaml"

@@ -110,3 +110,21 @@ def test_with_a_real_encoder(tmp_path):
   got = EmbeddingCache(tmp_path / "cache", enc).get_or_encode(texts, progress=False)
   np.testing.assert_allclose(got, enc.encode(texts), atol=1e-6)
   assert enc.num_traces == 1
+
+
+def test_chunks_are_written_as_they_finish(tmp_path):
+  """A run killed in the middle keeps every finished chunk."""
+  class Dies(FakeEncoder):
+    def encode(self, texts, *, progress=False):
+      if len(self.calls) == 2:
+        raise KeyboardInterrupt
+      return super().encode(texts, progress=progress)
+
+  texts = [f"t{i}" for i in range(10)]
+  with pytest.raises(KeyboardInterrupt):
+    EmbeddingCache(tmp_path / "c", Dies()).get_or_encode(texts, shard_size=4, progress=False)
+  enc = FakeEncoder()
+  cache = EmbeddingCache(tmp_path / "c", enc)
+  out = cache.get_or_encode(texts, shard_size=4, progress=False)
+  assert enc.calls == [texts[8:]]  # the first two chunks of 4 were kept
+  np.testing.assert_array_equal(out, FakeEncoder().encode(texts))

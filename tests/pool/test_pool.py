@@ -98,3 +98,29 @@ def test_malformed_files(tmp_path, body, needle):
 def test_unknown_pool_name():
   with pytest.raises(PoolError, match="unknown pool 'nope'.*paper6"):
     load_pool("nope")
+
+
+def test_sub_pools_by_selector():
+  from mtr_jax.pool import load_pool
+  no_gpt5 = load_pool("paper6:drop=gpt-5")
+  assert "openai/gpt-5" not in no_gpt5.names and len(no_gpt5) == 5
+  assert load_pool(no_gpt5.source).names == no_gpt5.names  # what a worker reloads
+  two = load_pool("paper6:keep=gpt-oss-120b,google/gemini-2.5-flash-lite")
+  assert two.names == ("openai/gpt-oss-120b", "google/gemini-2.5-flash-lite")
+  cheap = load_pool("paper6:max_output_price=0.5")
+  assert all(m.output_price <= 0.5 for m in cheap) and 0 < len(cheap) < 6
+  assert two["openai/gpt-oss-120b"] == load_pool("paper6")["openai/gpt-oss-120b"]
+
+
+@pytest.mark.parametrize("text, match", [
+    ("paper6:drop=gpt-9", "names no model"),
+    ("paper6:keep=", "expected one of"),
+    ("paper6:colour=red", "expected one of"),
+    ("paper6:max_output_price=cheap", "not a number"),
+    ("paper6:max_output_price=0.0001", "leaves no model"),
+])
+def test_bad_pool_selectors(text, match):
+  from mtr_jax.pool import PoolError, load_pool
+  with pytest.raises(PoolError, match=match) as e:
+    load_pool(text)
+  assert text in str(e.value)
