@@ -32,9 +32,11 @@ file lock) while the others wait for it (runner.py). The entry is responsible
 for training into estimator_workdir (idempotently: resuming a finished run is a
 no-op) and routing into its own workdir. An entry that does not accept
 `estimator_workdir` is refused at launch time instead of silently retraining.
-Note that lambda in `data.lam` weights cost in the training targets, so a lambda
-sweep is a training sweep; only fields read at routing time (budget, policy,
-a baseline's trade-off weight) can share an estimator.
+Lambda in `data.lam` weights cost in a one-head estimator's training targets, so
+sweeping it is a training sweep; with `train.model.heads=2` the estimator predicts
+outcome and cost apart and `route.lam` is read at routing time, so a lambda sweep
+shares one estimator, like the budget (`route.cost_limit`) and the pool
+(`route.pool`) sweeps (experiments/configs/default.py).
 """
 
 from __future__ import annotations

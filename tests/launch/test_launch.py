@@ -84,12 +84,23 @@ def test_expansion_refuses_duplicates_unknown_keys_and_non_json(tmp_path):
     sweep.expand(write_config(tmp_path, "  add(x=1, share='everything')"))
 
 
-def test_the_default_config_sweeps_lambda():
+def test_the_default_config_sweeps_routing_time_settings_on_one_estimator():
   jobs = sweep.expand(str(REPO / "experiments/configs/default.py") + ":quick")
-  assert [j.overrides for j in jobs] == [{"data.lam": v} for v in (0.5, 1.0, 2.0)]
-  assert [j.config["data"]["lam"] for j in jobs] == [0.5, 1.0, 2.0]
+  assert [j.name for j in jobs] == ["lam=0", "lam=0.3", "lam=1", "without GPT-5",
+                                    "budget $0.05"]
+  assert [j.config["route"]["lam"] for j in jobs[:3]] == [0.0, 0.3, 1.0]
+  assert jobs[3].config["route"]["pool"] == "paper6:drop=gpt-5"
+  assert jobs[4].config["route"]["cost_limit"] == 0.05
+  assert all(j.share == "estimator" and j.config["train"]["model"]["heads"] == 2
+             for j in jobs)
+  assert len({j.train_key for j in jobs}) == 1  # one training for the whole sweep
+  assert len(sweep.expand(str(REPO / "experiments/configs/default.py"))) == 7
+
+
+def test_the_retrain_variant_sweeps_the_training_lambda():
+  jobs = sweep.expand(str(REPO / "experiments/configs/default.py") + ":quick,retrain")
+  assert [j.overrides for j in jobs] == [{"data.lam": v} for v in (0.0, 0.3, 1.0)]
   assert all(j.share is None for j in jobs)
-  assert len(sweep.expand(str(REPO / "experiments/configs/default.py"))) == 5
 
 
 def test_dry_run_prints_the_jobs_and_writes_nothing(tmp_path, capsys):
