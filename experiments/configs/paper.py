@@ -36,10 +36,9 @@ def get_config(arg=None):
   # task, test_id 3-6, OOD 10-30.
   cc.variations = ({"train": 2, "val": 1, "test_id": 1, "ood": 1} if quick else
                    {"train": 6, "val": 0, "test_id": 0, "ood": 3})
-  # Runs per variation of each held-out split; `val` picks MTRouter's lambda. One
-  # run of every test_id variation (73 episodes per router on ScienceWorld): each
-  # routed turn embeds the history (~70 ms on 2 cores), which bounds the budget.
-  cc.runs = {"val": 1, "test_id": 1, "ood": 1}
+  # Runs per variation of each held-out split; `val` picks MTRouter's lambda. Each
+  # routed turn embeds the history (~70 ms on 2 cores), which bounds these counts.
+  cc.runs = {"val": 1, "test_id": 1 if quick else 2, "ood": 1}
   c.eval_splits = ("test_id", "ood")
   c.select = ml_collections.ConfigDict({"split": "val"})
   # The headline to check (SPEC section 7): score >= the best single model's at
