@@ -9,7 +9,8 @@ o_t the observation that followed step t):
   (`bootstrap_ci`: percentile method, resampling episodes, seeded).
 - success: score >= 100 for an environment (scale -100..100), score >= 1 for
   judged QA (0/1).
-- cost: USD of the episode (sum over its steps); total and mean per episode.
+- cost: USD of the episode (sum over its steps, plus what a prompted LLM router
+  spent deciding, `router_info.policy_cost`); total and mean per episode.
 - switch rate of an episode: sum_{t=1}^{T-1} [a_t != a_{t-1}] / (T-1).
   Undefined (None) when T < 2; such episodes are EXCLUDED from the mean switch
   rate (and its interval): `n` episodes are covered, `excluded_short` are not.
@@ -172,6 +173,23 @@ def task_family_of(traj, task_family: FamilyFn | None = None) -> str:
 # ---------------------------------------------------------------------------
 # One episode.
 
+def policy_cost(traj) -> float:
+  """USD the router itself spent in the episode: the `router_info.policy_cost` a
+  prompted LLM router logs with each decision (0 for every other router)."""
+  total = 0.0
+  for msg in traj.messages:
+    info = msg.get("router_info") if msg.get("role") == "assistant" else None
+    value = info.get("policy_cost") if isinstance(info, Mapping) else None
+    if value is not None:
+      if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+          math.isfinite(value) and value >= 0):
+        where = f"{traj.path}: " if traj.path else ""
+        raise ValueError(f"{where}router_info.policy_cost: expected a finite number "
+                         f">= 0, got {value!r}")
+      total += float(value)
+  return total
+
+
 def episode_metrics(traj, *, error_rules=None, step_kind: StepKindFn | None = None,
                     task_family: FamilyFn | None = None,
                     n_position_bins: int = DEFAULT_POSITION_BINS) -> dict:
@@ -189,6 +207,7 @@ def episode_metrics(traj, *, error_rules=None, step_kind: StepKindFn | None = No
   n = len(models)
   observed = [s.observation is not None for s in traj.steps]
   errors = [any(r.matches(s.observation) for r in rules) for s in traj.steps]
+  routing_cost = policy_cost(traj)
   outcomes = []
   for s in traj.steps:
     o = _simulated(traj.messages[s.message_index]).get("outcome")
@@ -199,7 +218,8 @@ def episode_metrics(traj, *, error_rules=None, step_kind: StepKindFn | None = No
       "benchmark": traj.benchmark, "family": task_family_of(traj, task_family),
       "score": float(traj.final_score),
       "success": is_success(traj.final_score, traj.benchmark),
-      "cost": float(traj.total_cost), "steps": n, "exit_status": traj.exit_status,
+      "cost": float(traj.total_cost) + routing_cost, "routing_cost": routing_cost,
+      "steps": n, "exit_status": traj.exit_status,
       "simulated": bool(traj.info.get("simulated", False)),
       "switch_rate": switch_rate(models),
       "models": models, "step_costs": [float(s.cost) for s in traj.steps],

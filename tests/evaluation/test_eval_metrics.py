@@ -127,3 +127,16 @@ def test_rows_must_share_position_bins():
               ["calls"]) == ["0-0.333", "0.667-1"]
   with pytest.raises(ValueError, match="position bins"):
     aggregate_metrics([r5, r3])
+
+
+def test_a_prompted_routers_own_calls_count_in_the_episode_cost():
+  traj = make_traj(["a", "b"], costs=[0.01, 0.02])
+  assert episode_metrics(traj)["cost"] == pytest.approx(0.03)
+  for i, msg in enumerate(m for m in traj.messages if m["role"] == "assistant"):
+    msg["router_info"] = {"selected_model": msg["model_name"], "policy_cost": 0.005 * (i + 1)}
+  row = episode_metrics(traj)
+  assert row["routing_cost"] == pytest.approx(0.015)
+  assert row["cost"] == pytest.approx(0.045)
+  traj.messages[2]["router_info"]["policy_cost"] = float("nan")
+  with pytest.raises(ValueError, match="router_info.policy_cost"):
+    episode_metrics(traj)

@@ -16,8 +16,8 @@ api_key_env, ...}`). **It is not available on the simulated testbed**: there
 is no LLM to ask, so a policy without a real endpoint raises
 `PromptedRouterUnavailable`. The policy's own calls are not charged to the
 episode by the agent loop; each decision logs them (`policy_cost`,
-`policy_prompt_tokens`, `policy_completion_tokens`) so evaluation can add
-them. The propensity is logged as 1.0 (a sampled LLM's true choice
+`policy_prompt_tokens`, `policy_completion_tokens`) and evaluation adds
+`policy_cost` to the episode's cost (`evaluation.metrics.policy_cost`). The propensity is logged as 1.0 (a sampled LLM's true choice
 probability is unknown).
 
 Router-R1 (an LLM trained with reinforcement learning to interleave thinking
