@@ -15,7 +15,7 @@ from mtr_jax.embeddings import EmbeddingCache, history_text
 from mtr_jax.pool import Pool
 from mtr_jax.trajectories import iter_trajectories
 from mtr_jax.training.samples import Samples, build_samples, split_by_episode
-from mtr_jax.training.train import TrainData
+from mtr_jax.training.data import TrainData
 
 
 def load_trajectories(folders: Sequence[str | Path], pool: Pool, *, progress: bool = True):
