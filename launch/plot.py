@@ -10,7 +10,8 @@ baselines) is the mean of its rows over the jobs, since the jobs of a training
 sweep evaluate the same baselines on the same episodes. Writes OUT/pareto.png,
 OUT/bars.png, OUT/embeddings.png (the learned model embeddings of the checkpoint
 of MTRouter's best-scoring job, plots.best_swept) and OUT/rows.json (the rows plotted
-and the frontier summary: hull, AIQ, APGR).
+and the frontier summary: hull, AIQ, APGR), and logs the table, the cost-score lines
+and the PNGs to a W&B run grouped with the sweep's jobs (offline by default).
 """
 
 from __future__ import annotations
@@ -88,7 +89,27 @@ def plot_sweep(workdir: str | Path, out: str | Path | None = None, *,
   mf.write_json_atomic(out / "rows.json", {"note": plots.NOTE, "rows": rows,
                                            "frontier": frontier(rows, swept)})
   paths["rows"] = out / "rows.json"
+  log_to_wandb(workdir, out, rows, paths, swept)
   return paths
+
+
+def log_to_wandb(workdir: Path, out: Path, rows: list[dict], paths: dict[str, Path],
+                 swept: str = SWEPT) -> None:
+  """One W&B run in the sweep's group (WANDB_MODE, default offline; files under
+  OUT/wandb_run): the Pareto table, each router's cost-score line, the PNGs."""
+  from mtr_jax.evaluation.plots import row_kind
+  from mtr_jax.training.metrics import MetricWriter
+  with MetricWriter(out / "wandb_run", group=workdir.name, name="sweep-plots",
+                    config={"sweep": str(workdir)}) as writer:
+    writer.table("pareto_table", rows)
+    curves: dict[str, list] = {}
+    for r in rows:
+      name = "MTRouter" if row_kind(r, swept) == "mtrouter" else r["router"]
+      curves.setdefault(name, []).append((r["mean_cost"], r["mean_score"]))
+    writer.curves("cost_score", curves, x="mean $ per episode", y="mean score")
+    for name, path in paths.items():
+      if str(path).endswith(".png"):
+        writer.image(name, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

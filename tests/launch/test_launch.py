@@ -292,3 +292,7 @@ def test_plot_a_sweep_from_its_reports(tmp_path):
   saved = json.loads(paths["rows"].read_text())
   assert saved["frontier"]["hull"]["labels"] == ["x=1", "x=2", "x=4"]
   assert 0 < saved["frontier"]["apgr"] < 1
+  table = json.loads((workdir / "plots/wandb_run/tables/pareto_table.json").read_text())
+  assert len(table["rows"]) == len(rows)
+  lines = json.loads((workdir / "plots/wandb_run/tables/cost_score.json").read_text())
+  assert lines["series"]["MTRouter"] == [[r["mean_cost"], r["mean_score"]] for r in ours]
