@@ -109,8 +109,11 @@ def save(directory: str | Path, step: int, params, opt_state,
   val_loss: what "best" ranks by (lower is better); None: never the best step.
   Older steps that are neither the latest nor the best are deleted.
   """
-  directory = Path(directory).absolute()  # Orbax wants absolute paths
-  step = int(step)
+  return save_many([(directory, step, params, opt_state, metadata, val_loss)])[0]
+
+
+def _save_args(step: int, params, opt_state, metadata: Mapping[str, Any],
+               val_loss: float | None):
   meta = _json_safe({**metadata, "step": step, "package_version": mtr_jax.__version__})
   items = {PARAMS: ocp.args.PyTreeSave(params), METADATA: ocp.args.JsonSave(meta)}
   if opt_state is not None:
@@ -121,18 +124,42 @@ def save(directory: str | Path, step: int, params, opt_state,
       raise CheckpointError(f"val_loss must be finite to rank checkpoints, "
                             f"got {val_loss}")
     metrics = {"val_loss": float(val_loss), "step": step}
+  return ocp.args.Composite(**items), metrics
+
+
+def save_many(requests) -> list[Path]:
+  """Several saves at once: requests are (directory, step, params, opt_state,
+  metadata, val_loss) tuples as `save` takes them. Every save is started (Orbax
+  writes asynchronously) before any is waited for, so N small checkpoints (a
+  sweep's members) overlap instead of paying Orbax's fixed cost one after another.
+  Saves to one directory keep their order. Returns the step directories."""
+  requests = [(Path(d).absolute(), int(step), *rest) for d, step, *rest in requests]
+  managers: dict[Path, ocp.CheckpointManager] = {}
+  out = []
   try:
-    with _manager(directory, read_only=False) as manager:
-      saved = manager.save(step, args=ocp.args.Composite(**items), metrics=metrics)
-      manager.wait_until_finished()
-  except CheckpointError:
-    raise
-  except Exception as e:  # noqa: BLE001 (Orbax raises many types)
-    raise CheckpointError(f"could not save step {step} in {directory}: "
-                          f"{type(e).__name__}: {e}") from e
-  if not saved:
-    raise CheckpointError(f"Orbax declined to save step {step} in {directory}")
-  return directory / str(step)
+    for directory, step, params, opt_state, metadata, val_loss in requests:
+      args, metrics = _save_args(step, params, opt_state, metadata, val_loss)
+      where = f"step {step} in {directory}"
+      try:
+        manager = managers.get(directory)
+        if manager is None:
+          manager = managers[directory] = _manager(directory, read_only=False)
+        saved = manager.save(step, args=args, metrics=metrics)
+      except Exception as e:  # noqa: BLE001 (Orbax raises many types)
+        raise CheckpointError(f"could not save {where}: {type(e).__name__}: {e}") from e
+      if not saved:
+        raise CheckpointError(f"Orbax declined to save {where}")
+      out.append(directory / str(step))
+    for directory, manager in managers.items():
+      try:
+        manager.wait_until_finished()
+      except Exception as e:  # noqa: BLE001
+        raise CheckpointError(f"could not finish saving in {directory}: "
+                              f"{type(e).__name__}: {e}") from e
+  finally:
+    for manager in managers.values():
+      manager.close()
+  return out
 
 
 # ---------------------------------------------------------------------------

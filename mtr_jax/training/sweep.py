@@ -279,7 +279,7 @@ def _save_members(configs, datas, model_cfgs, member_dirs, config_jsons, digests
   best_host, final_host, opt_host = sweep_layout.to_host(
       (best, state.params, state.opt_state.inner_state))
   device = jax.devices()[0]
-  results = []
+  results, requests = [], []
   for i, (d, prog, best_prog) in enumerate(zip(datas, progs_host, best_progs)):
     def pick(tree, i=i):
       return jax.device_put(jax.tree.map(lambda x: x[i], tree), device)
@@ -304,8 +304,7 @@ def _save_members(configs, datas, model_cfgs, member_dirs, config_jsons, digests
         last_val = prog["history"][-1]["val_mse"]
         steps.append((prog["step"], final_params, opt_state, meta(last_val, prog),
                       last_val))
-    for step, params, opt, step_meta, val in steps:
-      checkpoint.save(ckpt_dir, step, params, opt, step_meta, val_loss=val)
+    requests += [(ckpt_dir, *step) for step in steps]
     results.append(TrainResult(
         graphdef=_graphdef(model_cfgs[i]), params=best_params,
         final_params=final_params,
@@ -316,6 +315,7 @@ def _save_members(configs, datas, model_cfgs, member_dirs, config_jsons, digests
         initial_val_loss=prog["initial_val_loss"], epochs_run=prog["epoch"],
         stop_reason=prog["stop_reason"], resumed_from_step=None,
         checkpoint_dir=ckpt_dir))
+  checkpoint.save_many(requests)
   return results
 
 

@@ -242,3 +242,22 @@ def test_metadata_must_be_json(tmp_path):
     ckpt.save(tmp_path, 1, params, opt_state, {"x": float("nan")})
   with pytest.raises(ckpt.CheckpointError, match="finite"):
     ckpt.save(tmp_path, 1, params, opt_state, {}, val_loss=float("inf"))
+
+
+def test_save_many_equals_one_save_each(tmp_path):
+  _, params, _ = _state()
+  members = [_scaled(params, float(i + 1)) for i in range(3)]
+  requests = [(tmp_path / f"m{i}", 5, members[i], None, {**_metadata(), "member": i},
+               0.1 * (i + 1)) for i in range(3)]
+  requests.append((tmp_path / "m0", 7, _scaled(params, 9.0), None, _metadata(), 0.5))
+  paths = ckpt.save_many(requests)
+  assert paths == [(tmp_path / f"m{i}" / "5").absolute() for i in range(3)] + [
+      (tmp_path / "m0" / "7").absolute()]
+  for i in range(3):
+    restored, meta = ckpt.restore_for_inference(tmp_path / f"m{i}")
+    chex.assert_trees_all_close(restored, members[i])
+    assert meta["member"] == i
+  assert ckpt.all_steps(tmp_path / "m0") == [5, 7]
+  assert ckpt.best_step(tmp_path / "m0") == 5
+  with pytest.raises(ckpt.CheckpointError, match="val_loss must be finite"):
+    ckpt.save_many([(tmp_path / "bad", 1, params, None, _metadata(), float("nan"))])
