@@ -151,7 +151,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
   if limits.cost_limit != cc.cost_limit:  # other budget: not the same baseline points
     for row in rows:
       if row["router"] != "MTRouter (ours)":
-        row["router"] += f" [${limits.cost_limit:g}/episode]"
+        row["router"] += f" (${limits.cost_limit:g} cap)"
   title = (f"{config.env} {split}: {len(exp.refs(split))} variations x {cc.eval_runs} runs "
            f"[simulated-agent testbed], pool {pool}, ${limits.cost_limit:g} per episode; "
            f"objective = mean (score+100)/200 - {lam:g} x mean $/episode / "

@@ -58,8 +58,8 @@ def test_routing_time_settings_reuse_one_estimator(tmp_path):
   assert second["lam"] == 1.0 and second["cost_limit"] == 0.05
   assert second["checkpoint"] == first["checkpoint"]
   rows = {r["router"] for r in second["rows"]}
-  assert "openai/gpt-5 [$0.05/episode]" not in rows
-  assert "openai/gpt-oss-120b [$0.05/episode]" in rows
+  assert "openai/gpt-5 ($0.05 cap)" not in rows
+  assert "openai/gpt-oss-120b ($0.05 cap)" in rows
   learned = json.loads(next((tmp_path / "b" / "trajectories").glob(
       "test_id_mtrouter_*/summary.json")).read_text())
   assert learned["router"]["lam"] == 1.0
