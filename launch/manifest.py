@@ -120,6 +120,8 @@ def _overlay(manifest: dict, workdir: Path) -> dict:
     state = read_status(workdir, job["id"])
     if state:
       job.update({k: state[k] for k in STATE_KEYS if k in state})
+    elif job.get("status") != "pending":
+      job.update(pending_state(job))  # its folder was deleted: run it again
   manifest["counts"] = counts(manifest["jobs"])
   return manifest
 

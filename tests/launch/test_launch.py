@@ -149,6 +149,16 @@ def test_local_pool_isolates_a_failure_and_a_rerun_skips_done_jobs(tmp_path, cap
   assert [calls(workdir, by_x[x]) for x in (1, 2, 3)] == [1, 2, 1]
   assert by_x[2]["attempts"] == 2 and by_x[1]["attempts"] == 1
 
+  # a done job whose folder was deleted runs again (its outputs are gone)
+  import shutil
+  shutil.rmtree(workdir / "jobs" / by_x[1]["id"])
+  assert mf.load(workdir)["counts"]["pending"] == 1
+  capsys.readouterr()
+  local.main(args)
+  assert "2 of 3 jobs to run" in capsys.readouterr().out
+  by_x = {j["overrides"]["x"]: j for j in mf.load(workdir)["jobs"]}
+  assert by_x[1]["status"] == "done" and (workdir / by_x[1]["outputs"]["report"]).exists()
+
 
 def test_a_crashed_worker_fails_only_its_job(tmp_path):
   cfg, workdir = write_config(tmp_path), tmp_path / "sweep"
