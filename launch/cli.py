@@ -78,3 +78,12 @@ def prepare(config: str, workdir: str | Path, base_overrides: Sequence[str] = ()
   keeping the state of jobs already there; returns its path. Nothing runs."""
   workdir = Path(workdir).resolve()
   return mf.save(workdir / mf.MANIFEST, preview(config, workdir, base_overrides, entry))
+
+
+def prepare_or_exit(p: argparse.ArgumentParser, args, overrides: Sequence[str]) -> Path:
+  """`prepare` for a launcher's parsed arguments; a bad config, entry or override
+  ends the program through `p.error` with the exception's type and message."""
+  try:
+    return prepare(args.config, args.workdir, overrides, args.entry)
+  except USER_ERRORS as e:
+    p.error(f"{type(e).__name__}: {e}")

@@ -141,10 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"dry run: would write {Path(args.workdir).resolve() / mf.MANIFEST} and run "
           f"{todo} job(s) with entry {m['entry']}; nothing was written")
     return 0
-  try:
-    path = cli.prepare(args.config, args.workdir, overrides, args.entry)
-  except cli.USER_ERRORS as e:
-    p.error(f"{type(e).__name__}: {e}")
+  path = cli.prepare_or_exit(p, args, overrides)
   m = run_local(path, workers=args.workers)
   return 0 if m["counts"]["done"] == sum(not j.get("orphan") for j in m["jobs"]) else 1
 

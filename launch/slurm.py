@@ -106,10 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                  help="an extra #SBATCH option, e.g. --sbatch=--account=proj")
   p.add_argument("--python", default="python")
   args, overrides = cli.parse(p, argv)
-  try:
-    path = cli.prepare(args.config, args.workdir, overrides, args.entry)
-  except cli.USER_ERRORS as e:
-    p.error(f"{type(e).__name__}: {e}")
+  path = cli.prepare_or_exit(p, args, overrides)
   script = write_slurm_script(path, job_name=args.job_name, partition=args.partition,
                               time=args.time, cpus_per_task=args.cpus_per_task,
                               mem=args.mem, max_parallel=args.max_parallel,

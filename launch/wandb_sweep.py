@@ -99,10 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   p.add_argument("--entity", help="your W&B entity (only printed)")
   p.add_argument("--python", default="python")
   args, overrides = cli.parse(p, argv)
-  try:
-    path = cli.prepare(args.config, args.workdir, overrides, args.entry)
-  except cli.USER_ERRORS as e:
-    p.error(f"{type(e).__name__}: {e}")
+  path = cli.prepare_or_exit(p, args, overrides)
   out = write_sweep_yaml(path, project=args.project, python=args.python)
   m = mf.load(path)
   print(cli.table(m))
