@@ -44,7 +44,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import jax
 import ml_collections
@@ -56,13 +56,10 @@ import mtr_jax
 from mtr_jax.estimator.model import Estimator, EstimatorConfig
 from mtr_jax.training import checkpoint, sweep_layout, sweep_program
 from mtr_jax.training.metrics import MetricWriter
-from mtr_jax.training.train import (CHECKPOINT_DIR, FORMAT, TrainData, TrainResult,
-                                    _as_json, _chunks, advance, make_optimizer,
-                                    resolve_config)
+from mtr_jax.training.train import (CHECKPOINT_DIR, TrainData, TrainResult, _as_json,
+                                    _chunks, advance, checkpoint_metadata,
+                                    make_optimizer, resolve_config)
 
-TRAINER_KEYS = {"format", "config", "pool", "estimator_config", "known_models",
-                "feature_stats", "encoder_fingerprint", "lambda", "data", "val_loss",
-                "best_val_loss", "progress", "step", "package_version"}
 SHARED_FIELDS = ("z_hist_NxD", "action_N", "episode_N", "feats_Kx8", "model_ids_K",
                  "val_mask_N")
 
@@ -88,25 +85,6 @@ def _member_data(data: TrainData | Sequence[TrainData], m: int) -> list[TrainDat
 @functools.lru_cache(maxsize=32)
 def _graphdef(config: EstimatorConfig) -> nnx.GraphDef:
   return nnx.split(nnx.eval_shape(lambda: Estimator(config, rngs=nnx.Rngs(0))))[0]
-
-
-def _metadata(config_json, model_cfg: EstimatorConfig, data: TrainData, digest: str,
-              n_train: int, n_val: int, val_loss, prog) -> dict[str, Any]:
-  """The checkpoint metadata `train.train` writes (its `metadata` closure)."""
-  meta = {**data.extra_metadata,
-          "format": FORMAT, "config": config_json, "pool": list(data.pool),
-          "estimator_config": _as_json(model_cfg.to_dict()),
-          "known_models": list(data.known_model_names),
-          "feature_stats": data.feature_stats.to_dict(),
-          "encoder_fingerprint": data.encoder_fingerprint, "lambda": data.lam,
-          "data": {"sha256": digest, "num_samples": int(data.target_N.shape[0]),
-                   "num_train": n_train, "num_val": n_val},
-          "val_loss": val_loss, "best_val_loss": prog["best_val_loss"],
-          "progress": prog}
-  clash = sorted(set(data.extra_metadata) & TRAINER_KEYS)
-  if clash:
-    raise ValueError(f"TrainData.extra_metadata may not set trainer keys {clash}")
-  return meta
 
 
 def sweep_programs(config: ml_collections.ConfigDict,
@@ -285,8 +263,8 @@ def _save_members(configs, datas, model_cfgs, member_dirs, config_jsons, digests
       return jax.device_put(jax.tree.map(lambda x: x[i], tree), device)
 
     def meta(val, p, i=i, d=d):
-      return _metadata(config_jsons[i], model_cfgs[i], d, digests[id(d)], n_train,
-                       n_val, val, p)
+      return checkpoint_metadata(config_jsons[i], model_cfgs[i], d, digests[id(d)],
+                                 n_train, n_val, val, p)
 
     ckpt_dir = member_dirs[i] / CHECKPOINT_DIR
     best_params, final_params = pick(best_host), pick(final_host)

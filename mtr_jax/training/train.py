@@ -278,6 +278,31 @@ def _warm_start_params(path, model_cfg: EstimatorConfig, data: TrainData) -> nnx
   return params
 
 
+TRAINER_KEYS = {"format", "config", "pool", "estimator_config", "known_models",
+                "feature_stats", "encoder_fingerprint", "lambda", "data", "val_loss",
+                "best_val_loss", "progress", "step", "package_version"}
+
+
+def checkpoint_metadata(config_json, model_cfg: EstimatorConfig, data: TrainData,
+                        digest: str, n_train: int, n_val: int, val_loss,
+                        prog: Mapping[str, Any]) -> dict[str, Any]:
+  """The JSON metadata of a checkpoint (train() and every member of a vmapped
+  sweep): data.extra_metadata, then the trainer's own keys, which it may not set."""
+  clash = sorted(set(data.extra_metadata) & TRAINER_KEYS)
+  if clash:
+    raise ValueError(f"TrainData.extra_metadata may not set trainer keys {clash}")
+  return {**data.extra_metadata,
+          "format": FORMAT, "config": config_json, "pool": list(data.pool),
+          "estimator_config": _as_json(model_cfg.to_dict()),
+          "known_models": list(data.known_model_names),
+          "feature_stats": data.feature_stats.to_dict(),
+          "encoder_fingerprint": data.encoder_fingerprint, "lambda": data.lam,
+          "data": {"sha256": digest, "num_samples": int(data.target_N.shape[0]),
+                   "num_train": n_train, "num_val": n_val},
+          "val_loss": val_loss, "best_val_loss": prog["best_val_loss"],
+          "progress": prog}
+
+
 def train(config: ml_collections.ConfigDict, data: TrainData, workdir: str | Path, *,
           progress: bool = True,
           on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
@@ -352,22 +377,11 @@ def train(config: ml_collections.ConfigDict, data: TrainData, workdir: str | Pat
       prog["warm_start_from"] = str(init_from)
     prog["initial_val_loss"] = validate(state.params)
 
-  def metadata(val_loss, extra=data.extra_metadata):
-    return {**extra,
-            "format": FORMAT, "config": config_json, "pool": list(data.pool),
-            "estimator_config": _as_json(model_cfg.to_dict()),
-            "known_models": list(data.known_model_names),
-            "feature_stats": data.feature_stats.to_dict(),
-            "encoder_fingerprint": data.encoder_fingerprint, "lambda": data.lam,
-            "data": {"sha256": digest, "num_samples": int(data.target_N.shape[0]),
-                     "num_train": len(train_idx), "num_val": len(val_idx)},
-            "val_loss": val_loss, "best_val_loss": prog["best_val_loss"],
-            "progress": prog}
+  def metadata(val_loss):
+    return checkpoint_metadata(config_json, model_cfg, data, digest, len(train_idx),
+                               len(val_idx), val_loss, prog)
 
-  clash = sorted(set(data.extra_metadata) & {*metadata(None, {}), "step",
-                                              "package_version"})
-  if clash:
-    raise ValueError(f"TrainData.extra_metadata may not set trainer keys {clash}")
+  metadata(None)  # a clash with the trainer's keys fails before any training
 
   if not prog["finished"]:
     writer = MetricWriter(workdir, config=config_json, group=config.wandb_group,
