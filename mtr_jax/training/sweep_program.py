@@ -32,7 +32,7 @@ from flax import nnx
 
 from mtr_jax.estimator.model import Estimator, EstimatorConfig
 from mtr_jax.estimator.scoring import chosen_scores, residual_l2, squared_error
-from mtr_jax.training.train import TrainState
+from mtr_jax.training.train import TrainState, scan_epoch
 
 # Per-member scalars: the optimiser's (injected) and the loss's (hp_M).
 OPTIM_HPARAMS = ("lr", "alpha", "weight_decay", "clip")
@@ -131,34 +131,15 @@ def programs(graphdef: nnx.GraphDef, model_config: EstimatorConfig, batch_size: 
                    dropout_kd):
     perm_key = jax.random.wrap_key_data(perm_kd)
     dropout_key = jax.random.wrap_key_data(dropout_kd)
-    n = train_idx_T.shape[0]
-    n_batches = -(-n // batch_size)
-    pad = n_batches * batch_size - n
-    perm_T = jax.random.permutation(jax.random.fold_in(perm_key, epoch), n)
-    rows_CxB = jnp.concatenate([train_idx_T[perm_T], jnp.zeros((pad,), jnp.int32)])
-    rows_CxB = rows_CxB.reshape(n_batches, batch_size)
-    mask_CxB = (jnp.arange(n_batches * batch_size) < n).reshape(n_batches, batch_size)
 
-    def one_step(state: TrainState, xs):
-      rows_B, mask_B = xs
-      batch = {**_rows(shared, member, rows_B), "mask_B": mask_B}
-      key = jax.random.fold_in(dropout_key, state.step)
-      (_, aux), grads = loss_and_grad(state.params, graphdef, batch,
-                                      shared["feats_Kx8"], shared["model_ids_K"], hp,
-                                      key)
-      updates, opt_state = tx.update(grads, state.opt_state, state.params)
-      params = optax.apply_updates(state.params, updates)
-      weight = jnp.sum(jnp.where(mask_B, batch["weight_B"], 0.0))
-      out = (aux["loss"], aux["mse"], optax.tree.norm(grads), weight)
-      return TrainState(params, opt_state, state.step + 1), out
+    def grads_of(params, batch, key):
+      return loss_and_grad(params, graphdef, batch, shared["feats_Kx8"],
+                           shared["model_ids_K"], hp, key)
 
-    new_state, (loss_C, mse_C, gnorm_C, weight_C) = jax.lax.scan(
-        one_step, state, (rows_CxB, mask_CxB))
+    new_state, metrics = scan_epoch(state, tx, epoch, train_idx_T, batch_size, perm_key,
+                                    dropout_key, lambda rows_B: _rows(shared, member, rows_B),
+                                    grads_of)
     state = jax.tree.map(lambda new, old: jnp.where(active, new, old), new_state, state)
-    total = jnp.sum(weight_C)
-    metrics = {"train_loss": jnp.sum(loss_C * weight_C) / total,
-               "train_mse": jnp.sum(mse_C * weight_C) / total,
-               "grad_norm": jnp.mean(gnorm_C)}
     return state, metrics
 
   def eval_member(params, shared, member, rows_CxE, mask_CxE):

@@ -117,42 +117,56 @@ def _init_params(config: EstimatorConfig, key: jax.Array) -> nnx.State:
   return nnx.split(Estimator(config, rngs=nnx.Rngs(key)))[1]
 
 
+def scan_epoch(state: TrainState, tx: optax.GradientTransformation, epoch,
+               train_idx_T: jax.Array, batch_size: int, perm_key: jax.Array,
+               dropout_key: jax.Array, batch_of: Callable, grads_of: Callable):
+  """One epoch under `jax.lax.scan`: the training rows permuted (fold_in epoch), cut
+  into batches (the last padded and masked); each step takes
+  grads_of(params, batch, key) -> ((loss, aux), grads) on batch_of(rows_B) plus
+  "mask_B" with key = fold_in(dropout_key, step), then the optimiser update.
+  Returns (state, metrics). Shared by `train` and the vmapped sweep's members."""
+  n = train_idx_T.shape[0]
+  n_batches = -(-n // batch_size)
+  pad = n_batches * batch_size - n
+  perm_T = jax.random.permutation(jax.random.fold_in(perm_key, epoch), n)
+  rows_CxB = jnp.concatenate([train_idx_T[perm_T], jnp.zeros((pad,), jnp.int32)])
+  rows_CxB = rows_CxB.reshape(n_batches, batch_size)
+  mask_CxB = (jnp.arange(n_batches * batch_size) < n).reshape(n_batches, batch_size)
+
+  def one_step(state: TrainState, xs):
+    rows_B, mask_B = xs
+    batch = {**batch_of(rows_B), "mask_B": mask_B}
+    key = jax.random.fold_in(dropout_key, state.step)
+    (_, aux), grads = grads_of(state.params, batch, key)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    weight = jnp.sum(jnp.where(mask_B, batch["weight_B"], 0.0))
+    out = (aux["loss"], aux["mse"], optax.tree.norm(grads), weight)
+    return TrainState(params, opt_state, state.step + 1), out
+
+  state, (loss_C, mse_C, gnorm_C, weight_C) = jax.lax.scan(
+      one_step, state, (rows_CxB, mask_CxB))
+  total = jnp.sum(weight_C)
+  metrics = {"train_loss": jnp.sum(loss_C * weight_C) / total,
+             "train_mse": jnp.sum(mse_C * weight_C) / total,
+             "grad_norm": jnp.mean(gnorm_C)}
+  return state, metrics
+
+
 def make_train_epoch(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, *,
                      batch_size: int, residual_l2_coef: float):
   """jit(train_epoch)(state, epoch, arrays, train_idx_T, feats_Kx8, model_ids_K,
   perm_key, dropout_key) -> (state, metrics): one epoch, one dispatch; donates state."""
+  loss_and_grad = jax.value_and_grad(mse_loss, has_aux=True)
 
   def train_epoch(state: TrainState, epoch, arrays, train_idx_T, feats_Kx8,
                   model_ids_K, perm_key, dropout_key):
-    n = train_idx_T.shape[0]
-    n_batches = -(-n // batch_size)
-    pad = n_batches * batch_size - n
-    perm_T = jax.random.permutation(jax.random.fold_in(perm_key, epoch), n)
-    rows_CxB = jnp.concatenate([train_idx_T[perm_T], jnp.zeros((pad,), jnp.int32)])
-    rows_CxB = rows_CxB.reshape(n_batches, batch_size)
-    mask_CxB = (jnp.arange(n_batches * batch_size) < n).reshape(n_batches, batch_size)
-    loss_and_grad = jax.value_and_grad(mse_loss, has_aux=True)
+    def grads_of(params, batch, key):
+      return loss_and_grad(params, graphdef, batch, feats_Kx8, model_ids_K,
+                           residual_l2_coef=residual_l2_coef, key=key, deterministic=False)
 
-    def one_step(state: TrainState, xs):
-      rows_B, mask_B = xs
-      batch = {**_rows(arrays, rows_B), "mask_B": mask_B}
-      key = jax.random.fold_in(dropout_key, state.step)
-      (_, aux), grads = loss_and_grad(state.params, graphdef, batch, feats_Kx8,
-                                      model_ids_K, residual_l2_coef=residual_l2_coef,
-                                      key=key, deterministic=False)
-      updates, opt_state = tx.update(grads, state.opt_state, state.params)
-      params = optax.apply_updates(state.params, updates)
-      weight = jnp.sum(jnp.where(mask_B, batch["weight_B"], 0.0))
-      out = (aux["loss"], aux["mse"], optax.tree.norm(grads), weight)
-      return TrainState(params, opt_state, state.step + 1), out
-
-    state, (loss_C, mse_C, gnorm_C, weight_C) = jax.lax.scan(
-        one_step, state, (rows_CxB, mask_CxB))
-    total = jnp.sum(weight_C)
-    metrics = {"train_loss": jnp.sum(loss_C * weight_C) / total,
-               "train_mse": jnp.sum(mse_C * weight_C) / total,
-               "grad_norm": jnp.mean(gnorm_C)}
-    return state, metrics
+    return scan_epoch(state, tx, epoch, train_idx_T, batch_size, perm_key, dropout_key,
+                      lambda rows_B: _rows(arrays, rows_B), grads_of)
 
   return jax.jit(train_epoch, donate_argnums=0)
 
