@@ -97,16 +97,13 @@ def log_to_wandb(workdir: Path, out: Path, rows: list[dict], paths: dict[str, Pa
                  swept: str = SWEPT) -> None:
   """One W&B run in the sweep's group (WANDB_MODE, default offline; files under
   OUT/wandb_run): the Pareto table, each router's cost-score line, the PNGs."""
-  from mtr_jax.evaluation.plots import row_kind
+  from mtr_jax.evaluation.plots import cost_score_series
   from mtr_jax.training.metrics import MetricWriter
   with MetricWriter(out / "wandb_run", group=workdir.name, name="sweep-plots",
                     config={"sweep": str(workdir)}) as writer:
     writer.table("pareto_table", rows)
-    curves: dict[str, list] = {}
-    for r in rows:
-      name = "MTRouter" if row_kind(r, swept) == "mtrouter" else r["router"]
-      curves.setdefault(name, []).append((r["mean_cost"], r["mean_score"]))
-    writer.curves("cost_score", curves, x="mean $ per episode", y="mean score")
+    writer.curves("cost_score", cost_score_series(rows, swept), x="mean $ per episode",
+                  y="mean score")
     for name, path in paths.items():
       if str(path).endswith(".png"):
         writer.image(name, path)

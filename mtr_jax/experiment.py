@@ -31,7 +31,7 @@ class Experiment:
     when the config has it, else `collect.max_variations` (0 or None: all)."""
     cc = self.config.collect
     per_split = cc.get("variations") or {}
-    return (per_split.get(split, cc.max_variations) if per_split else cc.max_variations) or None
+    return per_split.get(split, cc.max_variations) or None
 
   def refs(self, split: str):
     return select_refs(split_tasks(self.config.env, split),

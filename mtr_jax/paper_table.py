@@ -49,8 +49,7 @@ def split_runs(config: ml_collections.ConfigDict, split: str) -> int:
 
 def evaluate_router(exp: Experiment, split: str, name: str, spec: str) -> dict:
   """Runs one router on `split` (resumable) and returns its results dict."""
-  from mtr_jax.evaluation.evaluate import evaluate
-  from mtr_jax.evaluation.evaluate import format_results
+  from mtr_jax.evaluation.evaluate import evaluate, format_results
   c = exp.config
   results = evaluate(c.env, split, spec, runs=split_runs(c, split),
                      workers=c.collect.workers, out=eval_dir(exp.workdir, split, name),
@@ -210,6 +209,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
   import json
 
   from mtr_jax.evaluation.frontier import frontier_summary
+  from mtr_jax.evaluation.plots import cost_score_series
   from mtr_jax.experiment import stage_b, train_stage
   from mtr_jax.pool import load_pool
   from mtr_jax.rollout.summary import write_json_atomic
@@ -261,11 +261,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     entry["plots"] = draw(exp, split, rows, chosen, checkpoint, writer)
     report["splits"][split] = entry
     writer.table(f"{split}/routers", rows)
-    writer.curves(f"{split}/cost_score", {
-        r["router"] if r["kind"] != "mtrouter" else "MTRouter":
-        [(r["mean_cost"], r["mean_score"])] for r in rows if r["kind"] != "mtrouter"}
-        | {"MTRouter": [(r["mean_cost"], r["mean_score"]) for r in points]},
-        x="mean $ per episode", y="mean score")
+    writer.curves(f"{split}/cost_score", cost_score_series(rows),
+                  x="mean $ per episode", y="mean score")
   writer.close()
   table = markdown_table(by_split, chosen_name)
   header = (f"{BANNER}\n\n{config.env}: train {report['variations']['train']} variations "

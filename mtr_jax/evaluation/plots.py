@@ -68,6 +68,17 @@ def row_kind(row: Mapping[str, Any], swept: str = MTROUTER) -> str:
   return "model" if ("/" in name or name.startswith("model:")) else "baseline"
 
 
+def cost_score_series(rows: Sequence[Mapping[str, Any]],
+                      swept: str = MTROUTER) -> dict[str, list[tuple[float, float]]]:
+  """Each router's (mean cost, mean score) points, in row order; every MTRouter row
+  (one per lambda or job) is a point of the one series "MTRouter"."""
+  series: dict[str, list[tuple[float, float]]] = {}
+  for r in rows:
+    name = "MTRouter" if row_kind(r, swept) == "mtrouter" else str(r["router"])
+    series.setdefault(name, []).append((float(r["mean_cost"]), float(r["mean_score"])))
+  return series
+
+
 def rows_from_results(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
   """Rows from evaluate.py results dicts (results.json), one per dict with a point."""
   rows = []
