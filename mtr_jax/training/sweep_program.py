@@ -31,8 +31,8 @@ import optax
 from flax import nnx
 
 from mtr_jax.estimator.model import Estimator, EstimatorConfig
-from mtr_jax.estimator.scoring import chosen_scores, residual_l2, squared_error
-from mtr_jax.training.train import TrainState, scan_epoch
+from mtr_jax.estimator.scoring import residual_l2, squared_error
+from mtr_jax.training.train import TrainState, scan_epoch, scan_eval
 
 # Per-member scalars: the optimiser's (injected) and the loss's (hp_M).
 OPTIM_HPARAMS = ("lr", "alpha", "weight_decay", "clip")
@@ -143,18 +143,8 @@ def programs(graphdef: nnx.GraphDef, model_config: EstimatorConfig, batch_size: 
     return state, metrics
 
   def eval_member(params, shared, member, rows_CxE, mask_CxE):
-    def chunk(acc, xs):
-      rows_E, mask_E = xs
-      batch = _rows(shared, member, rows_E)
-      pred_E = chosen_scores(graphdef, params, batch["z_hist_BxD"], shared["feats_Kx8"],
-                             shared["model_ids_K"], batch["action_B"])
-      w_E = jnp.where(mask_E, batch["weight_B"], 0.0)
-      sq_E = squared_error(pred_E, batch["target_B"], mask_E)
-      return (acc[0] + jnp.sum(w_E * sq_E), acc[1] + jnp.sum(w_E)), None
-
-    zero = jnp.zeros((), jnp.float32)
-    (sq, w), _ = jax.lax.scan(chunk, (zero, zero), (rows_CxE, mask_CxE))
-    return sq / jnp.maximum(w, 1e-12)
+    return scan_eval(graphdef, params, rows_CxE, mask_CxE, shared["feats_Kx8"],
+                     shared["model_ids_K"], lambda rows_E: _rows(shared, member, rows_E))
 
   def keep_member_best(best, params, improved):
     return jax.tree.map(lambda b, p: jnp.where(improved, p, b), best, params)

@@ -176,20 +176,28 @@ def make_eval(graphdef: nnx.GraphDef):
   weighted MSE over the masked rows, deterministic, scanned over chunks."""
 
   def eval_mse(params, arrays, rows_CxE, mask_CxE, feats_Kx8, model_ids_K):
-    def chunk(acc, xs):
-      rows_E, mask_E = xs
-      batch = _rows(arrays, rows_E)
-      pred_E = chosen_scores(graphdef, params, batch["z_hist_BxD"], feats_Kx8,
-                             model_ids_K, batch["action_B"])
-      w_E = jnp.where(mask_E, batch["weight_B"], 0.0)
-      sq_E = squared_error(pred_E, batch["target_B"], mask_E)
-      return (acc[0] + jnp.sum(w_E * sq_E), acc[1] + jnp.sum(w_E)), None
-
-    zero = jnp.zeros((), jnp.float32)
-    (sq, w), _ = jax.lax.scan(chunk, (zero, zero), (rows_CxE, mask_CxE))
-    return sq / jnp.maximum(w, 1e-12)
+    return scan_eval(graphdef, params, rows_CxE, mask_CxE, feats_Kx8, model_ids_K,
+                     lambda rows_E: _rows(arrays, rows_E))
 
   return jax.jit(eval_mse)
+
+
+def scan_eval(graphdef: nnx.GraphDef, params, rows_CxE: jax.Array, mask_CxE: jax.Array,
+              feats_Kx8: jax.Array, model_ids_K: jax.Array, batch_of: Callable) -> jax.Array:
+  """Weighted MSE (no dropout, no L2) over the masked rows, scanned over chunks of
+  batch_of(rows_E). Shared by `train` and the vmapped sweep's members."""
+  def chunk(acc, xs):
+    rows_E, mask_E = xs
+    batch = batch_of(rows_E)
+    pred_E = chosen_scores(graphdef, params, batch["z_hist_BxD"], feats_Kx8,
+                           model_ids_K, batch["action_B"])
+    w_E = jnp.where(mask_E, batch["weight_B"], 0.0)
+    sq_E = squared_error(pred_E, batch["target_B"], mask_E)
+    return (acc[0] + jnp.sum(w_E * sq_E), acc[1] + jnp.sum(w_E)), None
+
+  zero = jnp.zeros((), jnp.float32)
+  (sq, w), _ = jax.lax.scan(chunk, (zero, zero), (rows_CxE, mask_CxE))
+  return sq / jnp.maximum(w, 1e-12)
 
 
 def _chunks(idx: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
